@@ -3,7 +3,7 @@ VENV ?= .venv
 PY   := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-nbs test-py check-export demo bench docs-check clean
+.PHONY: install test test-nbs test-py check-export demo bench docs-check readme clean
 
 $(STAMP): settings.ini setup.py
 	python3 -m venv $(VENV)
@@ -39,3 +39,6 @@ docs-check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) _proc _docs build dist *.egg-info
+
+readme: $(STAMP)
+	$(PY) tools/make_readme.py

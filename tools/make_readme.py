@@ -1,0 +1,24 @@
+"""Write README.md from nbs/index.ipynb where Quarto (and so `nbdev_readme`) is not installed.
+
+Drops hidden cells and `#|` directives, executes the notebook with nbconvert, and writes its markdown."""
+import subprocess, sys, tempfile
+from pathlib import Path
+import nbformat
+
+root = Path(__file__).resolve().parents[1]
+nb = nbformat.read(root/'nbs'/'index.ipynb', as_version=4)
+cells = []
+for c in nb.cells:
+    lines = c.source.splitlines()
+    if c.cell_type == 'code' and any(l.strip() in ('#| hide', '#|hide') for l in lines): continue
+    c.source = '\n'.join(l for l in lines if not l.startswith('#|'))
+    cells.append(c)
+nb.cells = cells
+with tempfile.TemporaryDirectory() as d:
+    nbformat.write(nb, f'{d}/index.ipynb')
+    subprocess.run([str(Path(sys.executable).parent/'jupyter'), 'nbconvert', '--to', 'markdown', '--execute',
+                    '--log-level', 'ERROR', f'{d}/index.ipynb'], check=True, cwd=root/'nbs')
+    md = Path(f'{d}/index.md').read_text()
+note = '<!-- made from nbs/index.ipynb by tools/make_readme.py (nbdev_readme where Quarto exists): edit the notebook, not this file -->'
+(root/'README.md').write_text(md.replace('# gradaug\n', f'# gradaug\n\n{note}\n', 1).strip() + '\n')
+print('wrote README.md')
