@@ -12,7 +12,8 @@ Prints, measured side by side in this one run (no timed asserts; the numbers dep
 import argparse, os, statistics, tempfile, time
 import torch
 from tqdm import tqdm
-from gradaug.train import TrainConfig, Trainer
+from gradaug.config import TrainConfig
+from gradaug.train import Trainer
 
 def timed(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t

@@ -3,8 +3,8 @@ import os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch, yaml
 from torch import nn
-from gradaug.train import (TrainConfig, Trainer, ConfigError, NonFiniteLossError, load_config, load_checkpoint,
-                           config_dict)
+from gradaug.config import TrainConfig, ConfigError, load_config, config_dict
+from gradaug.train import Trainer, NonFiniteLossError, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT/'configs').glob('**/*.yaml'))
