@@ -3,8 +3,27 @@ VENV ?= .venv
 PY   := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-nbs test-py check-export demo bench docs-check readme clean
+# `make test-min`: the same tests in MIN_VENV, where every requirement sits at the lowest version settings.ini allows
+MIN_VENV ?= .venv-min
+# its interpreter: python<min_python> (pyenv's, else PATH's), else python3 (then tools/min_constraints.py warns)
+MIN_PY_VERSION := $(shell sed -n 's/^min_python *= *//p' settings.ini)
+MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
+                          $(shell command -v python$(MIN_PY_VERSION)) python3)
 
+.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check readme clean
+
+ifeq ($(VENV),$(MIN_VENV))
+# lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
+$(STAMP): settings.ini setup.py tools/min_constraints.py
+	rm -rf $(VENV)
+	$(MIN_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) tools/min_constraints.py $(VENV)/constraints-min.txt
+	$(PY) -m pip install -q --only-binary=:all: -c $(VENV)/constraints-min.txt -e ".[dev]"
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/versions.txt
+	$(PY) -c "import sys; print('python', sys.version.split()[0])" && cat $(VENV)/versions.txt
+	touch $(STAMP)
+else
 $(STAMP): settings.ini setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -12,6 +31,7 @@ $(STAMP): settings.ini setup.py
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+endif
 
 install: $(STAMP)
 
@@ -28,6 +48,10 @@ test-nbs: $(STAMP)
 # pytest tests/ (including the nbdev_export sync check), then every notebook through nbval
 test: test-py test-nbs
 
+# the whole of `make test` against the lowest allowed versions, in a venv of its own (rebuilt when settings.ini changes)
+test-min:
+	$(MAKE) test VENV=$(MIN_VENV)
+
 demo: $(STAMP)
 	$(VENV)/bin/gradaug-train
 
@@ -38,7 +62,7 @@ docs-check: $(STAMP)
 	$(VENV)/bin/nbdev_proc_nbs
 
 clean:
-	rm -rf $(VENV) _proc _docs build dist *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) _proc _docs build dist *.egg-info
 
 readme: $(STAMP)
 	$(PY) tools/make_readme.py

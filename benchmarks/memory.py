@@ -39,7 +39,7 @@ def child(args):
     from step import CONFIGS, N_SUB, make_sets, apply_patch
     apply_patch(args.patch)
     from gradaug.core import GradAug
-    from gradaug.sampler import RandomScale
+    from gradaug.transforms import RandomScale
     from gradaug.slim import graph_slicing
     torch.set_num_threads(args.threads); torch.set_flush_denormal(True)
     dev = torch.device(args.device)

@@ -32,7 +32,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from gradaug.models import create_model
 from gradaug.core import GradAug
-from gradaug.sampler import RandomScale, WidthSampler
+from gradaug.sampler import WidthSampler
+from gradaug.transforms import RandomScale
 from gradaug.slim import graph_slicing, slim, extract
 from gradaug.bn import bn_batch_stats
 import torch.nn.functional as F

@@ -13,6 +13,7 @@ import argparse, os, statistics, tempfile, time
 import torch
 from tqdm import tqdm
 from gradaug.config import TrainConfig
+from gradaug.runtime import apply_runtime, select_runtime
 from gradaug.train import Trainer
 
 def timed(f):
@@ -45,8 +46,10 @@ def main():
     ap.add_argument('--threads', type=int, default=0, help='CPU threads (0: idle cores)')
     args = ap.parse_args()
     out = tempfile.mkdtemp()
-    trainers = {n: Trainer(TrainConfig(n=n, epochs=1, progress=False, threads=args.threads, out=os.path.join(out, f'n{n}')),
-                           log=lambda s: None) for n in (3, 0)}
+    configs = {n: TrainConfig(n=n, epochs=1, progress=False, threads=args.threads, out=os.path.join(out, f'n{n}'))
+               for n in (3, 0)}
+    apply_runtime(select_runtime(configs[3]), seed=0)
+    trainers = {n: Trainer(cfg, log=lambda s: None) for n, cfg in configs.items()}
     print(f"digits, WRN-10-1, batch 64, CPU, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
 
     # 1 + 2: whole epochs and the loader alone, interleaved

@@ -11,26 +11,22 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['active_channels', 'sliced', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d', 'SlimLinear', 'slim_layers', 'set_width',
-           'width', 'graph_slicing', 'slim', 'extract']
+__all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
+           'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing', 'active_out_channels', 'slim', 'extract']
 
 # %% ../nbs/00_slim.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
                     w:float, # width in (0, 1]
                     divisor:int=1 # keep a multiple of this many channels
                    )->int: # leading channels kept at width `w`
-    "Channels a layer of `c` channels keeps at width `w`: `max(divisor, round_half_up(c*w/divisor)*divisor)`, at most `c`."
+    "Channels of `c` kept at width `w`: `round_half_up(c*w/divisor)*divisor`, at least `divisor`, at most `c`."
     if w >= 1: return c
     return min(c, max(divisor, int(c*w/divisor + 0.5)*divisor))
 
 # %% ../nbs/00_slim.ipynb #8cfbb91b
-# A sliced leaf is a strided view of its parameter, and so is its gradient: PyTorch warns that this is not its preferred
-# gradient layout, but accumulating in place into that view is exactly what is wanted here.
-warnings.filterwarnings('ignore', message='grad and param do not obey the gradient layout contract')
-
 def sliced(p:torch.Tensor, # a parameter (or buffer)
            idx:tuple, # slices of its leading dims
-           through_graph:bool=False # use `p[idx]` inside autograd instead of a leaf that accumulates into `p.grad[idx]`
+           through_graph:bool=False # `p[idx]` inside autograd instead of a leaf accumulating into `p.grad[idx]`
           )->torch.Tensor:
     "`p[idx]` whose gradient, if any, is added in place into `p.grad[idx]`."
     sub = p[idx]
@@ -41,7 +37,37 @@ def sliced(p:torch.Tensor, # a parameter (or buffer)
     leaf.grad = p.grad[idx]   # a view: accumulation into the leaf writes into p.grad
     return leaf
 
-# %% ../nbs/00_slim.ipynb #96ddf804
+# %% ../nbs/00_slim.ipynb #23e62d91
+_GRAD_LAYOUT_MESSAGE = 'grad and param do not obey the gradient layout contract'
+
+@contextmanager
+def quiet_grad_layout():
+    "Context manager: silence PyTorch's gradient-layout warning (raised in `backward()` through sliced weights) only."
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=_GRAD_LAYOUT_MESSAGE, category=UserWarning)
+        yield
+
+# %% ../nbs/00_slim.ipynb #9ff7231c
+class ChannelMismatchError(RuntimeError):
+    "A slim layer received a number of input channels other than the leading ones it expects at its width."
+    def __init__(self,
+                 layer:str, # the layer's name in its model
+                 got:int, # input channels it received
+                 expected:int, # input channels it expects at `width`
+                 full:int, # its input channels at full width
+                 width:float, # the width it ran at
+                 kind:str='layer' # its class name
+                ):
+        super().__init__(layer, got, expected, full, width, kind)   # kept in `args`, so that it pickles
+        self.layer, self.got, self.expected, self.full, self.width, self.kind = layer, got, expected, full, width, kind
+
+    def __str__(self):
+        return (f"{self.kind} '{self.layer}' got {self.got} input channels at width {self.width:g} but expects "
+                f"{self.expected} (of {self.full}): its input is not the leading channels of one slimmed layer. "
+                f"Channel concatenation (DenseNet), a Flatten over spatial positions before a Linear, "
+                f"or a reshape of channels cannot be slimmed.")
+
+# %% ../nbs/00_slim.ipynb #6bef5aa2
 class SlimMixin:
     "State shared by width-switchable layers; set by `slim`."
     width:float = 1.0
@@ -56,26 +82,29 @@ class SlimMixin:
         return active_channels(c, self.width, self.multiple_of.get(c, 1))
 
     def _check_in(self, got:int, full:int):
+        "Raise a `ChannelMismatchError` unless `got` is the input count this layer expects at its width."
         if self.slim_in is None: return   # `slim` is still learning which inputs shrink
-        want = self.active(full) if self.slim_in else full
-        if got != want: raise RuntimeError(
-            f"{type(self).__name__} '{self.slim_name}' got {got} input channels at width {self.width:g} but expects {want} "
-            f"(of {full}): its input is not the leading channels of one slimmed layer. Channel concatenation "
-            f"(DenseNet), a Flatten over spatial positions before a Linear, or a reshape of channels cannot be slimmed.")
+        expected = self.active(full) if self.slim_in else full
+        if got != expected:
+            raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
 
-# %% ../nbs/00_slim.ipynb #9ff7231c
+# %% ../nbs/00_slim.ipynb #7757dfdb
 class SlimConv2d(SlimMixin, nn.Conv2d):
     "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading channels at `width`."
     def forward(self, x):
         cin, g = x.shape[1], self.groups
         if self.width >= 1 and cin == self.in_channels: return super().forward(x)
         self._check_in(cin, self.in_channels)
-        if g == 1: groups, o = 1, self.active(self.out_channels) if self.slim_out else self.out_channels
+        if g == 1:
+            groups = 1
+            o = self.active(self.out_channels) if self.slim_out else self.out_channels
         else:  # whole groups: a grouped conv keeps its first `groups` groups
             ipg, opg = self.in_channels//g, self.out_channels//g
-            if cin % ipg: raise RuntimeError(f"SlimConv2d '{self.slim_name}': {cin} input channels is not a whole number of "
-                                             f"groups of {ipg}; slim() rounds the counts of grouped layers to whole groups.")
-            groups = cin//ipg; o = groups*opg
+            if cin % ipg:
+                raise RuntimeError(f"SlimConv2d '{self.slim_name}': {cin} input channels is not a whole number of "
+                                   f"groups of {ipg}; slim() rounds the counts of grouped layers to whole groups.")
+            groups = cin//ipg
+            o = groups*opg
         w = sliced(self.weight, (slice(o), slice(cin//groups)), self.through_graph)
         b = None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph)
         if self.padding_mode != 'zeros':
@@ -83,9 +112,9 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             return F.conv2d(x, w, b, self.stride, 0, self.dilation, groups)
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
 
-# %% ../nbs/00_slim.ipynb #d41846d6
+# %% ../nbs/00_slim.ipynb #50a32ed8
 class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
-    "`nn.BatchNorm2d` that normalises however many leading channels it receives, with the matching slice of its state."
+    "`nn.BatchNorm2d` that normalises the leading channels it receives, with the matching slice of its state."
     def forward(self, x):
         c = x.shape[1]
         if c == self.num_features: return super().forward(x)
@@ -98,10 +127,11 @@ class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_buf = self.running_mean is not None and (not self.training or self.track_running_stats)
         idx = (slice(c),)
-        return F.batch_norm(x, self.running_mean[:c] if use_buf else None, self.running_var[:c] if use_buf else None,
-                            None if self.weight is None else sliced(self.weight, idx, self.through_graph),
-                            None if self.bias is None else sliced(self.bias, idx, self.through_graph),
-                            bn_training, eaf, self.eps)
+        running_mean = self.running_mean[:c] if use_buf else None
+        running_var = self.running_var[:c] if use_buf else None
+        weight = None if self.weight is None else sliced(self.weight, idx, self.through_graph)
+        bias = None if self.bias is None else sliced(self.bias, idx, self.through_graph)
+        return F.batch_norm(x, running_mean, running_var, weight, bias, bn_training, eaf, self.eps)
 
 # %% ../nbs/00_slim.ipynb #0ca31638
 class SlimLinear(SlimMixin, nn.Linear):
@@ -123,7 +153,8 @@ def slim_layers(model:nn.Module)->list:
 
 def _check_width(w):
     if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 1:
-        raise ValueError(f"width must be a number in (0, 1], got {w!r}: 1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
+        raise ValueError(f"width must be a number in (0, 1], got {w!r}: "
+                         f"1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
     return float(w)
 
 def set_width(model:nn.Module, # a model converted by `slim`
@@ -131,7 +162,8 @@ def set_width(model:nn.Module, # a model converted by `slim`
              )->nn.Module:
     "Make every slim layer of `model` use its leading `w` fraction of channels."
     w, layers = _check_width(w), slim_layers(model)
-    if not layers: raise ValueError(f"{type(model).__name__} has no slimmable layers: call `gradaug.slim(model)` first.")
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no slimmable layers: call `gradaug.slim(model)` first.")
     for m in layers: m.width = w
     return model
 
@@ -148,7 +180,7 @@ def width(model:nn.Module, # a model converted by `slim`
 
 @contextmanager
 def graph_slicing(model:nn.Module):
-    "Context manager: slice parameters inside autograd (gradients reach each parameter's `AccumulateGrad`, as DDP needs)."
+    "Context manager: slice parameters inside autograd, so gradients reach each parameter's `AccumulateGrad` (DDP)."
     layers = slim_layers(model)
     for m in layers: m.through_graph = True
     try: yield model
@@ -156,32 +188,84 @@ def graph_slicing(model:nn.Module):
         for m in layers: m.through_graph = False
 
 # %% ../nbs/00_slim.ipynb #bb0f5624
-_CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
+def _full(m:nn.Module)->int:
+    "Input channels (or features) of conv, BN or linear layer `m` at full width."
+    if isinstance(m, nn.Linear): return m.in_features
+    return m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
 
-def _refuse_unknown(model, convertible):
+def _active_in(m:SlimMixin)->int:
+    "Input channels slim layer `m` receives at its current width."
+    return m.active(_full(m)) if m.slim_in else _full(m)
+
+def active_out_channels(layer:nn.Module # an `nn.Conv2d` or `nn.Linear`, slimmed or not
+                       )->int: # output channels (or features) it produces at its current width
+    "Output channels `layer` produces at its current width: all of them unless `slim` made its outputs shrink."
+    if not isinstance(layer, (nn.Conv2d, nn.Linear)):
+        raise TypeError(f"active_out_channels(): expected an nn.Conv2d or nn.Linear, got {type(layer).__name__}; "
+                        f"a normalisation or activation layer outputs as many channels as it receives.")
+    full = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
+    if not isinstance(layer, SlimMixin): return full
+    if isinstance(layer, nn.Conv2d) and layer.groups > 1:
+        in_per_group = layer.in_channels//layer.groups
+        out_per_group = full//layer.groups
+        return _active_in(layer)//in_per_group*out_per_group
+    return layer.active(full) if layer.slim_out else full
+
+# %% ../nbs/00_slim.ipynb #1e8210bc
+def _refuse_unknown(model:nn.Module, convertible:dict):
+    "Raise a `TypeError` naming the first module with its own parameters or buffers that `slim` cannot slice."
     for name, m in model.named_modules():
         if isinstance(m, SlimMixin) or type(m) in convertible: continue
-        own = [n for n, t in list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False)) if t is not None and t.numel() > 1]
+        tensors = list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False))
+        own = [n for n, t in tensors if t is not None and t.numel() > 1]
         if not own: continue
-        why = ("LayerNorm normalises over the channel dimension, which a sub-network shrinks" if isinstance(m, nn.LayerNorm) else
-               f"its own tensors {own} may be channel-shaped and gradaug does not know how to slice them")
-        raise TypeError(f"slim(): cannot slim module '{name or type(model).__name__}' ({type(m).__name__}): {why}. Supported layers "
-                        f"with parameters are nn.Conv2d, nn.BatchNorm2d and nn.Linear (exact types); replace the module or use another model.")
+        if isinstance(m, nn.LayerNorm):
+            why = "LayerNorm normalises over the channel dimension, which a sub-network shrinks"
+        else:
+            why = f"its own tensors {own} may be channel-shaped and gradaug does not know how to slice them"
+        raise TypeError(f"slim(): cannot slim module '{name or type(model).__name__}' ({type(m).__name__}): {why}. "
+                        f"Supported layers with parameters are nn.Conv2d, nn.BatchNorm2d and nn.Linear (exact types); "
+                        f"replace the module or use another model.")
 
-def _multiples(layers, divisor):
+# %% ../nbs/00_slim.ipynb #7179b139
+def _multiples(layers:list, divisor:int)->dict:
     "Channel count -> multiple it is rounded to: `divisor`, times whole groups for grouped convolutions."
     mult = {}
     for m in layers:
-        for c in ((m.in_channels, m.out_channels) if isinstance(m, nn.Conv2d) else
-                  (m.in_features, m.out_features) if isinstance(m, nn.Linear) else (m.num_features,)):
-            mult.setdefault(c, divisor)
+        if isinstance(m, nn.Conv2d): counts = (m.in_channels, m.out_channels)
+        elif isinstance(m, nn.Linear): counts = (m.in_features, m.out_features)
+        else: counts = (m.num_features,)
+        for c in counts: mult.setdefault(c, divisor)
         if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels:
             for c in (m.in_channels, m.out_channels):
                 mult[c] = math.lcm(mult.get(c, divisor), c//m.groups)
     return mult
 
-# %% ../nbs/00_slim.ipynb #28e48390
-def _default_example(layers):
+# %% ../nbs/00_slim.ipynb #4dc4ee58
+_SLIM_ATTRS = ('slim_name', 'width', 'slim_in', 'slim_out', 'multiple_of', 'through_graph')   # set on instances
+
+def _snapshot(model:nn.Module)->list:
+    "Every layer `slim` may change, with its class and the slim attributes the instance holds: what `_restore` needs."
+    return [(m, type(m), {a: vars(m)[a] for a in _SLIM_ATTRS if a in vars(m)})
+            for m in model.modules() if type(m) in _SLIM or isinstance(m, SlimMixin)]
+
+def _restore(snapshot:list):
+    "Put every layer of `snapshot` back as it was: its class, and exactly the slim attributes it held."
+    for m, cls, attrs in snapshot:
+        m.__class__ = cls
+        for a in _SLIM_ATTRS: vars(m).pop(a, None)
+        vars(m).update(attrs)
+
+def _convert(model:nn.Module)->list:
+    "Give every conv, BN and linear layer of `model` its slim class, in place, at full width; return the slim layers."
+    for name, m in model.named_modules():
+        if type(m) in _SLIM: m.__class__ = _SLIM[type(m)]
+        if not isinstance(m, SlimMixin): continue
+        m.slim_name, m.width, m.slim_in, m.slim_out = name, 1.0, True, True
+    return slim_layers(model)
+
+# %% ../nbs/00_slim.ipynb #584b7fc4
+def _default_example(layers:list)->torch.Tensor:
     "Zeros shaped for the first layer, on its device and in its dtype."
     first = layers[0]
     t = next(iter(first.state_dict().values()), torch.zeros(()))
@@ -189,10 +273,11 @@ def _default_example(layers):
     if isinstance(first, nn.Linear): return torch.zeros(1, first.in_features, **kw)
     return torch.zeros(1, _full(first), 64, 64, **kw)
 
-def _dry_run(model, x, w):
-    "Forward `x` at width `w` (eval mode, no grad) and return the output and the slim layers in call order with their input counts."
-    calls, hooks = [], [m.register_forward_pre_hook(lambda m, a: calls.append((m, a[0].shape[-1 if isinstance(m, nn.Linear) else 1])))
-                        for m in slim_layers(model)]
+def _dry_run(model:nn.Module, x:torch.Tensor, w:float)->tuple:
+    "Forward `x` at width `w` (eval mode, no grad): the output, and the slim layers called with their input counts."
+    calls = []
+    def record(m, args): calls.append((m, args[0].shape[-1 if isinstance(m, nn.Linear) else 1]))
+    hooks = [m.register_forward_pre_hook(record) for m in slim_layers(model)]
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
@@ -202,63 +287,105 @@ def _dry_run(model, x, w):
         for m, t in modes.items(): m.training = t
     return out, calls
 
-def _full(m): return m.in_features if isinstance(m, nn.Linear) else m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
+# %% ../nbs/00_slim.ipynb #22a915e1
+def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
+    "Dry forward at width 1: the model's output, and its classifier (the last conv or linear layer called)."
+    try: out, calls = _dry_run(model, x, 1.0)
+    except Exception as e:
+        raise ValueError(f"slim(): a forward with an input of shape {tuple(x.shape)} failed ({e}). "
+                         f"Pass `example=` a batch the model accepts.") from e
+    called = [m for m, _ in calls if not isinstance(m, nn.BatchNorm2d)]
+    if not called:
+        raise ValueError(f"slim(): no nn.Conv2d or nn.Linear of {type(model).__name__} ran in its forward, so none "
+                         f"can be its classifier; slim a model whose output comes from one.")
+    return out, called[-1]
 
-# %% ../nbs/00_slim.ipynb #1e8210bc
+# %% ../nbs/00_slim.ipynb #92270147
+_CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
+
+def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out:torch.Tensor, classifier:SlimMixin):
+    "Dry forwards at the check widths: set each layer's `slim_in` to whether its input ever shrinks."
+    layers = slim_layers(model)
+    for m in layers: m.slim_in = None
+    received = {m: [] for m in layers}
+    for w in _CHECK_WIDTHS:
+        try: out, calls = _dry_run(model, x, w)
+        except RuntimeError as e:
+            raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
+        if out.shape != full_out.shape:
+            raise ValueError(f"slim(): a sub-network's output has shape {tuple(out.shape)}, not "
+                             f"{tuple(full_out.shape)}: the output of {type(model).__name__} must come straight "
+                             f"from its classifier '{classifier.slim_name}', whose outputs do not shrink.")
+        for m, c in calls: received[m].append(c)
+    for m in layers: m.slim_in = any(c < _full(m) for c in received[m])
+
+# %% ../nbs/00_slim.ipynb #49135110
+def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
+    "The message of `slim`'s refusal of `model`, whose layer `e.layer` received the wrong input count."
+    kind = e.kind.removeprefix('Slim')
+    return (f"slim(): cannot slim {type(model).__name__}: layer '{e.layer}' ({kind}) receives a channel count that is "
+            f"not the leading channels of one slimmed layer (a sub-network fed it {e.got} of its {e.full} input "
+            f"channels, where the leading channels of one slimmed layer would be {e.expected}). This is structural, "
+            f"not a matter of width: it happens at every width below 1, so no alpha can make it work. Likely causes: "
+            f"channel concatenation (as in DenseNet), a Flatten over spatial positions feeding a Linear, or a "
+            f"reshape of channels. Fix: replace that module (or the code that concatenates or reshapes before it), "
+            f"or use another model.")
+
+def _verify_inputs(model:nn.Module, x:torch.Tensor):
+    "Dry forwards at the check widths: every layer must receive the input count it expects, or `model` is refused."
+    for w in _CHECK_WIDTHS:
+        try: _dry_run(model, x, w)
+        except ChannelMismatchError as e: raise ValueError(_structural_refusal(model, e)) from None
+        except RuntimeError as e:
+            raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
+
+# %% ../nbs/00_slim.ipynb #87ac7cdb
 def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d and nn.Linear
          divisor:int=1, # active channel counts are multiples of this; 1 is the authors' rule, 8 is faster
          example:torch.Tensor=None # an input batch the model accepts (default: 1x{C}x64x64 zeros)
         )->nn.Module: # the same model, converted in place
-    "Convert every conv, BN and linear layer of `model` to a width-switchable one, in place; refuse what cannot be sliced."
-    if not isinstance(divisor, int) or divisor < 1: raise ValueError(f"slim(): divisor must be a positive int, got {divisor!r}.")
+    "Make `model`'s conv, BN and linear layers width-switchable, in place; a refused model is left as it was."
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"slim(): divisor must be a positive int, got {divisor!r}.")
     _refuse_unknown(model, _SLIM)
-    for name, m in model.named_modules():
-        if type(m) in _SLIM: m.__class__ = _SLIM[type(m)]
-        if isinstance(m, SlimMixin): m.slim_name, m.width, m.slim_in, m.slim_out = name, 1.0, True, True
-    layers = slim_layers(model)
-    if not layers: raise ValueError(f"slim(): {type(model).__name__} has no nn.Conv2d, nn.BatchNorm2d or nn.Linear to slim.")
-    mult = _multiples(layers, divisor)
-    for m in layers: m.multiple_of = mult
-    x = _default_example(layers) if example is None else example
-    try: full, calls = _dry_run(model, x, 1.0)
-    except Exception as e:
-        raise ValueError(f"slim(): a forward with an input of shape {tuple(x.shape)} failed ({e}). Pass `example=` a batch the model accepts.") from e
-    heads = [m for m, _ in calls if not isinstance(m, nn.BatchNorm2d)]
-    heads[-1].slim_out = False
-    for m in layers: m.slim_in = None   # learn which inputs shrink: those that receive fewer channels at some width
-    seen = {}
-    for w in _CHECK_WIDTHS:
-        try: out, calls = _dry_run(model, x, w)
-        except RuntimeError as e: raise ValueError(f"slim(): cannot slim {type(model).__name__}: at width {w} {e}") from e
-        if out.shape != full.shape: raise ValueError(f"slim(): at width {w} the output shape is {tuple(out.shape)}, not {tuple(full.shape)}; "
-                                                     f"the output of '{heads[-1].slim_name}' must come straight from the classifier.")
-        for m, c in calls: seen.setdefault(m, []).append((w, c))
-    for m in layers: m.slim_in = any(c < _full(m) for _, c in seen.get(m, []))
-    for w in _CHECK_WIDTHS:  # and check that every layer then receives exactly the count it expects
-        try: _dry_run(model, x, w)
-        except RuntimeError as e: raise ValueError(f"slim(): cannot slim {type(model).__name__}: {e}") from e
+    before = _snapshot(model)
+    if not before:
+        raise ValueError(f"slim(): {type(model).__name__} has no nn.Conv2d, nn.BatchNorm2d or nn.Linear to slim.")
+    try:
+        layers = _convert(model)
+        multiple_of = _multiples(layers, divisor)
+        for m in layers: m.multiple_of = multiple_of
+        x = _default_example(layers) if example is None else example
+        full_out, classifier = _find_classifier(model, x)
+        classifier.slim_out = False
+        _learn_inputs(model, x, full_out, classifier)
+        _verify_inputs(model, x)
+    except BaseException:
+        _restore(before)
+        raise
     return model
 
 # %% ../nbs/00_slim.ipynb #d845179d
-def _plain(m:SlimMixin):
+def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
-    cin = m.active(_full(m)) if m.slim_in else _full(m)
+    cin = _active_in(m)
     ref = next(iter(m.state_dict().values()), torch.zeros(()))
-    with torch.no_grad():
-        if isinstance(m, nn.BatchNorm2d):
-            new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)
-            keep = (slice(cin),)
-        elif isinstance(m, nn.Conv2d):
-            g = m.groups if m.groups == 1 else cin//(m.in_channels//m.groups)
-            cout = (m.active(m.out_channels) if m.slim_out else m.out_channels) if m.groups == 1 else g*(m.out_channels//m.groups)
-            new = nn.Conv2d(cin, cout, m.kernel_size, m.stride, m.padding, m.dilation, g, m.bias is not None, m.padding_mode)
-            keep = (slice(cout), slice(cin//g))
-        else:
-            cout = m.active(m.out_features) if m.slim_out else m.out_features
-            new = nn.Linear(cin, cout, m.bias is not None)
-            keep = (slice(cout), slice(cin))
-        new.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
-        new.load_state_dict({k: (t[keep[:t.dim()]] if t.dim() else t).clone() for k, t in m.state_dict().items()})
+    if isinstance(m, nn.BatchNorm2d):
+        new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)
+        keep = (slice(cin),)
+    elif isinstance(m, nn.Conv2d):
+        cout = active_out_channels(m)
+        groups = 1 if m.groups == 1 else cin//(m.in_channels//m.groups)
+        new = nn.Conv2d(cin, cout, m.kernel_size, m.stride, m.padding, m.dilation, groups, m.bias is not None,
+                        m.padding_mode)
+        keep = (slice(cout), slice(cin//groups))
+    else:
+        cout = active_out_channels(m)
+        new = nn.Linear(cin, cout, m.bias is not None)
+        keep = (slice(cout), slice(cin))
+    new.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
+    state = {k: (t[keep[:t.dim()]] if t.dim() else t).clone() for k, t in m.state_dict().items()}
+    with torch.no_grad(): new.load_state_dict(state)
     return new.train(m.training)
 
 def extract(model:nn.Module, # a model converted by `slim`
@@ -266,7 +393,9 @@ def extract(model:nn.Module, # a model converted by `slim`
            )->nn.Module: # a plain copy with only the active channels
     "A standalone plain-PyTorch copy of `model`'s sub-network at width `w`, with the unused channels removed."
     _check_width(w)
-    if not slim_layers(model): raise ValueError(f"extract(): {type(model).__name__} has no slimmable layers: call `gradaug.slim(model)` first.")
+    if not slim_layers(model):
+        raise ValueError(f"extract(): {type(model).__name__} has no slimmable layers: "
+                         f"call `gradaug.slim(model)` first.")
     new = copy.deepcopy(model)
     set_width(new, w)
     for name, m in list(new.named_modules()):

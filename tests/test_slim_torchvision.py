@@ -1,6 +1,6 @@
 "`slim` on the torchvision models the library promises to support: exact at width 1.0, `extract` matches at smaller widths."
-import copy, pytest, torch, torchvision
-from gradaug.slim import slim, width, extract, slim_layers
+import copy, subprocess, sys, pytest, torch, torchvision
+from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
 from gradaug.core import GradAug
 
 ARCHS = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnext50_32x4d', 'mobilenet_v2']
@@ -45,3 +45,68 @@ def test_channel_counts_of_extracted_resnet50():
     assert small.layer4[2].conv3.out_channels == 1024 and small.fc.in_features == 1024
     small8 = extract(slim(torchvision.models.resnet50(num_classes=10), divisor=8), 0.9)
     assert all(c.out_channels % 8 == 0 for c in small8.modules() if isinstance(c, torch.nn.Conv2d))
+
+def test_active_out_channels_match_outputs(pair):
+    name, ref, m = pair
+    pairs = []
+    def record(layer, args, out): pairs.append((layer.slim_name, out.shape[1], active_out_channels(layer)))
+    hooks = [l.register_forward_hook(record) for l in slim_layers(m) if not isinstance(l, torch.nn.BatchNorm2d)]
+    try:
+        with torch.no_grad(), width(m.eval(), 0.55): m(torch.randn(2, 3, 64, 64))
+    finally:
+        for h in hooks: h.remove()
+    assert len(pairs) > 15
+    assert [(n, got) for n, got, _ in pairs] == [(n, want) for n, _, want in pairs]
+
+def _fingerprint(model, x):
+    "Everything a refused `slim` must leave as it was."
+    with torch.no_grad(): out = copy.deepcopy(model).eval()(x)
+    return dict(classes=[type(l) for l in model.modules()], attrs=[sorted(vars(l)) for l in model.modules()],
+                training=[l.training for l in model.modules()],
+                state={k: v.clone() for k, v in model.state_dict().items()}, out=out)
+
+def test_refused_densenet_is_left_as_it_was():
+    torch.manual_seed(0)
+    m, x = torchvision.models.densenet121(num_classes=10), torch.randn(2, 3, 64, 64)
+    before = _fingerprint(m, x)
+    with pytest.raises(ValueError) as refused: slim(m)
+    after = _fingerprint(m, x)
+    msg = str(refused.value)
+    assert "layer 'features.denseblock1.denselayer4.norm1' (BatchNorm2d)" in msg
+    assert 'every width below 1' in msg and '0.77' not in msg
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__   # no inner message citing a width
+    assert not slim_layers(m)
+    for k in ('classes', 'attrs', 'training'): assert after[k] == before[k], k
+    assert list(after['state']) == list(before['state'])
+    for k, t in before['state'].items(): assert torch.equal(after['state'][k], t), k
+    assert torch.equal(after['out'], before['out'])
+
+def _fresh_python(code, *args):
+    "Run `code` in a new interpreter (torch warns about the gradient layout once per process); return its stdout."
+    run = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+def test_import_leaves_warning_filters_alone():
+    code = ("import warnings, torch\nbefore = list(warnings.filters)\n"
+            "import gradaug.slim\nprint(warnings.filters == before)")
+    assert _fresh_python(code) == 'True'
+
+LAYOUT_PROBE = """
+import sys, warnings, contextlib, torch
+from gradaug.slim import sliced, quiet_grad_layout
+p = torch.nn.Parameter(torch.randn(6, 4))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    layout = lambda: sum('gradient layout contract' in str(w.message) for w in caught)
+    leaf = sliced(p, (slice(3), slice(2)))   # assigns leaf.grad = p.grad[:3, :2], a strided view
+    at_assignment = layout()
+    with quiet_grad_layout() if sys.argv[1] == 'quiet' else contextlib.nullcontext():
+        (leaf**2).sum().backward()
+print(at_assignment, layout() - at_assignment)
+"""
+
+@pytest.mark.parametrize('mode, warned', [('plain', '0 1'), ('quiet', '0 0')])
+def test_grad_layout_warning_comes_from_backward(mode, warned):
+    "The warning is raised by backward (AccumulateGrad), not by the assignment, and `quiet_grad_layout` silences it."
+    assert _fresh_python(LAYOUT_PROBE, mode) == warned
