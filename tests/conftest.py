@@ -1,6 +1,12 @@
-"Helpers shared by the tests that run gradaug's commands in subprocesses."
+"""Helpers shared by the tests that run gradaug's commands.
+
+`cli` runs a command in the test's own process, through the same argument parser its console script uses: fast, and
+enough for everything but signals and process-level behaviour. `run_cli` and `start_cli` run the real console script
+in a subprocess, for those."""
 import subprocess, sys
 from pathlib import Path
+import pytest, torch
+from fastcore.script import anno_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -11,7 +17,7 @@ def command(name:str)->list:
     return [str(script)] if script.exists() else [sys.executable, '-c', f'from gradaug.cli import {entry}; {entry}()']
 
 def run_cli(*args, cwd, prog='gradaug-train', timeout=180):
-    "Run a command to completion; the CompletedProcess with text output."
+    "Run a command to completion in a subprocess; the CompletedProcess with text output."
     return subprocess.run(command(prog) + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -19,3 +25,23 @@ def start_cli(*args, cwd, prog='gradaug-train'):
     "Start a command in the background; the Popen with text pipes."
     return subprocess.Popen(command(prog) + [str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path):
+    "Run `gradaug-train`/`gradaug-eval` in this process, from `tmp_path`: (exit status, stdout, stderr)."
+    from gradaug import cli as commands
+    monkeypatch.chdir(tmp_path)
+    def run(*args, prog='gradaug-train'):
+        main = {'gradaug-train': commands.train_main, 'gradaug-eval': commands.eval_main}[prog].__wrapped__
+        settings = vars(anno_parser(main, prog).parse_args([str(a) for a in args]))
+        for extra in ('pdb', 'xtra'): settings.pop(extra, None)
+        threads = torch.get_num_threads()
+        capsys.readouterr()
+        try:
+            main(**settings)
+            code = 0
+        except SystemExit as e: code = e.code if isinstance(e.code, int) else 1
+        finally: torch.set_num_threads(threads)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run

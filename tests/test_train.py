@@ -6,7 +6,7 @@ from torch import nn
 from gradaug.config import TrainConfig, ConfigError, load_config, config_dict
 from gradaug.train import Trainer, NonFiniteLossError
 from gradaug.checkpoint import load_checkpoint
-from conftest import ROOT, command, run_cli
+from conftest import ROOT, command
 
 CONFIGS = sorted((ROOT/'gradaug'/'configs').glob('*.yaml'))
 
@@ -77,18 +77,17 @@ def test_digits_config_is_the_default_demo():
 
 # ---------------------------------------------------------------- command line
 
-def test_cli_refuses_bad_settings(tmp_path):
-    r = run_cli('lrr=0.1', '--print_config', cwd=tmp_path)
+def test_cli_refuses_bad_settings(cli, tmp_path):
+    r = cli('lrr=0.1', '--print_config')
     assert r.returncode == 1 and "unknown config key 'lrr'" in r.stderr and "did you mean 'lr'" in r.stderr, r.stderr
-    assert 'Traceback' not in r.stderr
-    r = run_cli('transform=scales', 'epochs=x', '--print_config', cwd=tmp_path)
+    r = cli('transform=scales', 'epochs=x', '--print_config')
     assert r.returncode == 1 and "transform='scales' must be one of 'scale', 'rotation', 'scale_rotation', 'none'" in r.stderr
     assert "epochs='x' must be an int" in r.stderr
-    r = run_cli('--config', tmp_path/'missing.yaml', cwd=tmp_path)
+    r = cli('--config', tmp_path/'missing.yaml')
     assert r.returncode == 1 and 'neither a file nor a shipped config' in r.stderr
 
-def test_cli_print_config_round_trips(tmp_path):
-    r = run_cli('--config', 'cifar100_wrn28_10_gradaug', 'n=5', 'alpha=0.7', '--print_config', cwd=tmp_path)
+def test_cli_print_config_round_trips(cli, tmp_path):
+    r = cli('--config', 'cifar100_wrn28_10_gradaug', 'n=5', 'alpha=0.7', '--print_config')
     assert r.returncode == 0, r.stderr
     (tmp_path/'c.yaml').write_text(r.stdout)
     c = load_config(tmp_path/'c.yaml')
@@ -100,12 +99,12 @@ TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=500, batch_s
 def _weights(run):
     return load_checkpoint(run/'checkpoint.pt')
 
-def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path, cli):
     cfg = tmp_path/'tiny.yaml'; cfg.write_text(yaml.safe_dump(TINY))
-    straight = run_cli('--config', cfg, f'out={tmp_path/"straight"}', cwd=tmp_path)
+    straight = cli('--config', cfg, f'out={tmp_path/"straight"}')
     assert straight.returncode == 0, straight.stderr
     assert 'final test top-1' in straight.stdout and 'checkpoint.pt' in straight.stdout
-    # the same run, killed with SIGKILL right after its first step checkpoint (step 3 of 10 in epoch 1)
+    # the same run in a process of its own, killed with SIGKILL right after its first step checkpoint (step 3 of 10)
     run = tmp_path/'killed'
     p = subprocess.Popen(command('gradaug-train') + ['--config', str(cfg), f'out={run}'], cwd=tmp_path,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -116,17 +115,20 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     ck = load_checkpoint(run/'checkpoint.pt')
     assert ck['epoch'] == 0 and 0 < ck['batch_in_epoch'] < 10, (ck['epoch'], ck['batch_in_epoch'])   # mid-epoch
     assert not (run/'metrics.csv').exists()
-    resumed = run_cli(f'resume={run}', cwd=tmp_path)
+    assert (run/'.lock').exists()                       # left by the killed process ...
+    resumed = cli(f'resume={run}')                      # ... and found stale
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {run} at epoch 1 of 2, step {ck['global_step']}" in resumed.stdout, resumed.stdout
+    assert 'removing the stale lock' in resumed.stdout, resumed.stdout
     a, b = _weights(tmp_path/'straight'), _weights(run)
     assert (a['epoch'], a['global_step']) == (b['epoch'], b['global_step']) == (2, 20)
     for k, v in a['model'].items(): assert torch.equal(v, b['model'][k]), k
-    for i, s in a['optimizer']['state'].items(): assert torch.equal(s['momentum_buffer'], b['optimizer']['state'][i]['momentum_buffer'])
+    for i, s in a['optimizer']['state'].items():
+        assert torch.equal(s['momentum_buffer'], b['optimizer']['state'][i]['momentum_buffer'])
     key = lambda h: [(r['train_loss'], r['train_sub_loss'], r['test_top1']) for r in h]
     assert key(a['history']) == key(b['history'])
     # a fresh run in a folder holding one is refused, not overwritten
-    again = run_cli('--config', cfg, f'out={run}', cwd=tmp_path)
+    again = cli('--config', cfg, f'out={run}')
     assert again.returncode == 1 and 'already holds a run' in again.stderr
 
 # ---------------------------------------------------------------- NaN
@@ -150,9 +152,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert ck['global_step'] == 4
     assert all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())
 
-def test_cli_exploding_lr_ends_with_message(tmp_path):
+def test_cli_exploding_lr_ends_with_message(tmp_path, cli):
     cfg = tmp_path/'tiny.yaml'; cfg.write_text(yaml.safe_dump({**TINY, 'base_aug': 'none', 'checkpoint_every': 1}))
-    r = run_cli('--config', cfg, f'out={tmp_path/"run"}', 'lr=1e12', 'momentum=0', 'nesterov=false', cwd=tmp_path)
+    r = cli('--config', cfg, f'out={tmp_path/"run"}', 'lr=1e12', 'momentum=0', 'nesterov=false')
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert 'non-finite' in r.stderr and 'is kept' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     ck = load_checkpoint(tmp_path/'run'/'checkpoint.pt')
