@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_checkpoint.ipynb #f31fb4ed
 from __future__ import annotations
-import os, pickle, random, socket, time
+import os, pickle, random, re, socket, time
 from datetime import datetime
 from pathlib import Path
 from typing import Union
@@ -44,7 +44,7 @@ def load_checkpoint(path:Union[str, Path], map_location='cpu')->dict:
     if not path.is_file(): raise CheckpointError(f"no checkpoint file at {path}")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'Unsupported global' in str(e): raise CheckpointError(
+        if re.search(r'Unsupported (global|class)', str(e)): raise CheckpointError(   # (torch >= 2.4 | 2.3)
             f"{path} holds Python objects beyond tensors and plain data, and gradaug only loads checkpoints with "
             f"torch.load(weights_only=True), which cannot run code from the file. Save a state_dict instead.") from e
         raise _damaged(path, e) from e

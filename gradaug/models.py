@@ -5,7 +5,6 @@
 # %% ../nbs/06_models.ipynb #5ebdd5fb
 from __future__ import annotations
 import re
-from contextlib import contextmanager
 from functools import partial
 import torch
 from torch import nn

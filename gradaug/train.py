@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #0a8a054b
 from __future__ import annotations
-import itertools, math, os, signal, sys, threading, time
+import itertools, math, signal, sys, threading, time
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
