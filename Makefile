@@ -10,7 +10,7 @@ MIN_PY_VERSION := $(shell sed -n 's/^min_python *= *//p' settings.ini)
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
-.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check readme clean
+.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean
 
 ifeq ($(VENV),$(MIN_VENV))
 # lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
@@ -58,11 +58,36 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/step.py
 
+# the docs as nbdev processes them for the Quarto site: links, show_doc coverage, error outputs, signatures, sidebar.
+# Runs in .venv, installs nothing, writes nothing in the tree (nbdev_proc_nbs would try to install Quarto).
 docs-check: $(STAMP)
-	$(VENV)/bin/nbdev_proc_nbs
+	$(PY) tools/docs.py check
+
+# a browsable local preview in _preview/ (pandoc, no Quarto); the published site is Quarto's (nbdev_docs)
+docs-preview: $(STAMP)
+	$(PY) tools/docs.py preview --out _preview
+
+# JupyterLab on the notebooks, with the project's .venv as the kernel (LAB_ARGS: more options, e.g. --no-browser)
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=nbs $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# sdist and wheel in dist/, checked by twine
+dist: $(STAMP)
+	rm -rf dist build
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
+# publishing is done by a person: this builds and checks, then prints the steps
+release: dist
+	@echo "To publish gradaug $$(sed -n 's/^version *= *//p' settings.ini):"
+	@echo "  1. bump version in settings.ini (nbdev_bump_version), add its section to CHANGELOG.md, commit"
+	@echo "  2. make test && make dist"
+	@echo "  3. git tag v<version> && git push --tags"
+	@echo "  4. $(PY) -m twine upload dist/*        (or nbdev_pypi, which does 2-4's upload)"
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) _proc _docs build dist *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) _proc _docs _preview build dist *.egg-info
 
 readme: $(STAMP)
 	$(PY) tools/make_readme.py

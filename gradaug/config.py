@@ -82,7 +82,7 @@ class TrainConfig:
 # %% ../nbs/08_config.ipynb #c85febcf
 @cache
 def settings()->dict:
-    "Setting name -> (type, default, description), read from `TrainConfig.__init__`."
+    "Setting name -> (type, default, description), read from `TrainConfig`'s documented signature."
     hints, docs = get_type_hints(TrainConfig.__init__), docments(TrainConfig.__init__)
     params = list(inspect.signature(TrainConfig.__init__).parameters.values())[1:]
     return {p.name: (hints[p.name], p.default, docs[p.name]) for p in params}
@@ -282,7 +282,7 @@ def _read_yaml(path:Path)->dict:
 def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name (None: the defaults)
                 overrides:list=None, # 'key=value' strings applied after the file
                 **kwargs # settings applied last
-               )->TrainConfig:
+               )->TrainConfig: # the checked settings
     "Defaults, then the YAML file at `path`, then `overrides`, then `kwargs`, checked."
     d = {}
     if path is not None:

@@ -5,7 +5,8 @@
 # %% ../nbs/05_core.ipynb #b38e4026
 from __future__ import annotations
 from contextlib import nullcontext
-from typing import NamedTuple
+from dataclasses import dataclass, fields
+from typing import Callable
 import torch
 from torch import nn
 from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
@@ -18,11 +19,13 @@ from fastcore.basics import patch
 __all__ = ['StepResult', 'GradAug']
 
 # %% ../nbs/05_core.ipynb #9b0cbfa1
-class StepResult(NamedTuple):
-    "What one `GradAug.step` returns (all detached)."
+@dataclass(frozen=True)
+class StepResult:
+    "What one `GradAug.step` returns (all detached); unpacks like a tuple."
     output: torch.Tensor      # full-network output on the untransformed batch
     loss: torch.Tensor        # full-network loss, `criterion(output, y)`
     sub_losses: list          # soft-label loss of each sub-network, in the order they ran
+    def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
 # %% ../nbs/05_core.ipynb #e05b46fd
 class GradAug:
@@ -31,8 +34,8 @@ class GradAug:
                  model:nn.Module, # the model to train (slimmed here if it is not yet and the sampler is by width)
                  n:int=3, # sub-networks per step; 0 is plain training
                  alpha:float=0.9, # smallest sub-network width
-                 transform=None, # batch transform T, called once per sub-network (None: identity)
-                 sampler=None, # replaces the width sampler: `.sample()` and `.activate(model, cfg)`
+                 transform:Callable=None, # batch transform T, called once per sub-network (None: identity)
+                 sampler:object=None, # replaces the width sampler: `.sample()` and `.activate(model, cfg)`
                  soft_loss:nn.Module=None, # sub-network loss (default `SoftTargetLoss()`)
                  generator:torch.Generator=None, # for reproducible width sampling
                  divisor:int=1 # passed to `slim` if the model is slimmed here
@@ -55,8 +58,8 @@ def step(self:GradAug,
          y, # targets for `criterion` (labels, or CutMix/Mixup probabilities)
          criterion, # full-network loss, `criterion(output, y)`
          widths:list=None, # explicit sub-network widths for this step (overrides the sampler)
-         scaler=None, # a `torch.amp.GradScaler` for fp16 training
-         no_sync=None, # context factory wrapping every pass but the last (DDP: `ddp_model.no_sync`)
+         scaler:torch.amp.GradScaler=None, # a `torch.amp.GradScaler` for fp16 training
+         no_sync:Callable=None, # context factory wrapping every pass but the last (DDP: `ddp_model.no_sync`)
          loss_scale:float=1.0, # multiplies every loss: 1/k when accumulating gradients over k steps
          amp_dtype:torch.dtype=None # run forwards under `torch.autocast` with this dtype
         )->StepResult:

@@ -13,7 +13,8 @@ __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN',
 import signal
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence, Union
+from dataclasses import dataclass, fields
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ class DigitsDataset(Dataset):
     classes = [str(i) for i in range(10)]
     def __init__(self,
                  train:bool=True, # the 4,000 training digits, else the 1,000 test digits
-                 transform=None, # optional callable applied to each normalised image tensor
+                 transform:Callable=None, # optional callable applied to each normalised image tensor
                  augment:bool=False, # random shift by up to 2 pixels (pad 2, random crop 28)
                  n_test:int=1000, # size of the held-out split, see `digits_split`
                 ):
@@ -222,12 +223,14 @@ def _split(name:str, root:Path, download:bool, train:bool, augment:bool=True)->D
 # %% ../nbs/07_data.ipynb #af84588a
 DATASETS = ('digits', 'cifar10', 'cifar100', 'stl10', 'imagenet')
 
-class Datasets(NamedTuple):
+@dataclass(frozen=True)
+class Datasets:
     "What `get_datasets` returns; unpacks like a tuple."
-    train: Dataset
-    test: Dataset
-    num_classes: int
-    in_chans: int
+    train: Dataset       # training set, with the recipe's augmentation
+    test: Dataset        # test set
+    num_classes: int     # classes to predict
+    in_chans: int        # image channels (1 for digits)
+    def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
 def dataset_targets(ds:Dataset)->Tensor:
     "Integer labels of a dataset (`targets` or STL-10's `labels`), following `Subset` indices."
@@ -301,12 +304,14 @@ def get_test_loader(name:str, # one of `DATASETS`
     return _loader(_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
-class Loaders(NamedTuple):
+@dataclass(frozen=True)
+class Loaders:
     "What `get_loaders` returns; unpacks like a tuple."
-    train: DataLoader
-    test: DataLoader
-    num_classes: int
-    in_chans: int
+    train: DataLoader    # training batches, in `EpochSampler` order
+    test: DataLoader     # test batches, in order
+    num_classes: int     # classes to predict
+    in_chans: int        # image channels (1 for digits)
+    def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
 def get_loaders(name:str, # one of `DATASETS`
                 batch_size:int, # training batch size

@@ -240,8 +240,8 @@ def imagenet_resnet(arch:str='resnet50', # one of resnet18/34/50/101/152
                     num_classes:int=1000, # classifier outputs
                     in_chans:int=3, # input image channels
                     **kwargs # passed to `torchvision.models.resnet.ResNet`
-                   )->SkippableResNet:
-    "An untrained torchvision ResNet whose blocks have a `skip` flag."
+                   )->SkippableResNet: # untrained; loads torchvision's weights unchanged
+    "An untrained torchvision ResNet whose blocks have a `skip` flag; `kwargs` go to torchvision's `ResNet`."
     if arch not in _TV_ARCHS:
         raise ValueError(f"imagenet_resnet: unknown arch {arch!r}; choose one of {sorted(_TV_ARCHS)}.")
     block, layers = _TV_ARCHS[arch]
@@ -269,8 +269,8 @@ def create_model(name:str, # a key of `MODELS`, or 'wrn{depth}_{k}'
                  num_classes:int=10, # classifier outputs
                  in_chans:int=3, # input image channels (1 for digits)
                  **kwargs # passed to the model class, e.g. `dropout=0.3` for WideResNet or `alpha=` for PyramidNet
-                )->nn.Module:
-    "Build the model called `name` with `num_classes` outputs for `in_chans`-channel images."
+                )->nn.Module: # untrained
+    "Build the model called `name` with `num_classes` outputs for `in_chans`-channel images; `kwargs` go to its class."
     if name in MODELS: return MODELS[name](num_classes=num_classes, in_chans=in_chans, **kwargs)
     wrn = re.fullmatch(r'wrn(\d+)_(\d+)', name) if isinstance(name, str) else None
     if wrn: return WideResNet(int(wrn[1]), int(wrn[2]), num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -5,7 +5,8 @@
 # %% ../nbs/09_runtime.ipynb #31eaad6b
 from __future__ import annotations
 import os, random
-from typing import NamedTuple, Optional
+from dataclasses import dataclass, fields
+from typing import Optional
 import numpy as np
 import torch
 from .config import ConfigError, TrainConfig
@@ -38,13 +39,15 @@ def idle_cores()->int:
     except OSError: return n
 
 # %% ../nbs/09_runtime.ipynb #84b19c97
-class Runtime(NamedTuple):
-    "Where and how a run computes (what `select_runtime` chose)."
-    device: torch.device
+@dataclass(frozen=True)
+class Runtime:
+    "Where and how a run computes (what `select_runtime` chose); unpacks like a tuple."
+    device: torch.device               # where tensors live
     amp_dtype: Optional[torch.dtype]   # autocast dtype, None for float32
     channels_last: bool                # inputs and weights in channels-last memory format
     workers: int                       # DataLoader worker processes
     threads: int                       # PyTorch CPU threads
+    def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
 def select_runtime(cfg:TrainConfig)->Runtime:
     "The `Runtime` that `cfg` asks for on this machine; changes nothing."

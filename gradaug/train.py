@@ -245,7 +245,7 @@ def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
 # %% ../nbs/12_train.ipynb #a3eaf5ee
 @patch
 def train_batches(self:Trainer, batches, # iterable of (x, y)
-                  bar=None # a tqdm bar to advance
+                  bar:tqdm=None # a tqdm bar to advance
                  ):
     "Train on `batches` until they end or a signal asks to stop; checkpoint every `cfg.checkpoint_every` steps."
     r, every = self.running, self.cfg.checkpoint_every

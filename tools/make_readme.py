@@ -1,7 +1,8 @@
 """Write README.md from nbs/index.ipynb where Quarto (and so `nbdev_readme`) is not installed.
 
-Drops hidden cells and `#|` directives, executes the notebook with nbconvert, and writes its markdown."""
-import subprocess, sys, tempfile
+Drops hidden cells and `#|` directives, executes the notebook with nbconvert, and writes its markdown. Links to the
+site's pages become absolute (https://gradaug.github.io/gradaug/...), so they work on GitHub and PyPI too."""
+import re, subprocess, sys, tempfile
 from pathlib import Path
 import nbformat
 
@@ -19,6 +20,11 @@ with tempfile.TemporaryDirectory() as d:
     subprocess.run([str(Path(sys.executable).parent/'jupyter'), 'nbconvert', '--to', 'markdown', '--execute',
                     '--log-level', 'ERROR', f'{d}/index.ipynb'], check=True, cwd=root/'nbs')
     md = Path(f'{d}/index.md').read_text()
-note = '<!-- made from nbs/index.ipynb by tools/make_readme.py (nbdev_readme where Quarto exists): edit the notebook, not this file -->'
+from nbdev.config import get_config
+cfg = get_config()
+site = cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/') + '/'
+md = re.sub(r'\]\((?![a-z]+:|#)([^)\s]+\.html(?:#[^)\s]*)?)\)', lambda m: f']({site}{m.group(1)})', md)
+note = ('<!-- made from nbs/index.ipynb by tools/make_readme.py (nbdev_readme where Quarto exists): '
+        'edit the notebook, not this file -->')
 (root/'README.md').write_text(md.replace('# gradaug\n', f'# gradaug\n\n{note}\n', 1).strip() + '\n')
 print('wrote README.md')
