@@ -15,7 +15,6 @@ Runs are ordered seed by seed, so an interrupted regeneration leaves whole seeds
 """
 import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
-import torch
 from gradaug.checkpoint import load_checkpoint, save_checkpoint
 
 RECIPES = {'baseline': ['n=0'], 'gradaug': [], 'gradaug_mixup': ['base_aug=mixup']}
