@@ -297,11 +297,15 @@ def corruption_scores(errors:dict, # (corruption, severity) -> top-1 error of th
     means = mean_errors(errors)
     missing = [c for c in means if c not in reference]
     if missing: raise CorruptionError(f"the reference has no errors for {', '.join(missing)}")
-    ce = {c: 100 * m / reference[c] for c, m in means.items()}
+    ce = {c: 100 * m / reference[c] if reference[c] > 0 else np.nan for c, m in means.items()}
     drop = {c: reference[c] - reference_clean for c in means}
-    relative = {c: 100 * (m - clean) / drop[c] if drop[c] > 0 else float('nan') for c, m in means.items()}
-    return dict(ce=ce, relative_ce=relative, mce=float(np.mean(list(ce.values()))),
-                relative_mce=float(np.mean(list(relative.values()))))
+    relative = {c: 100 * (m - clean) / drop[c] if drop[c] > 0 else np.nan for c, m in means.items()}
+    return dict(ce=ce, relative_ce=relative, mce=_mean_defined(ce), relative_mce=_mean_defined(relative))
+
+def _mean_defined(values:dict)->float:
+    "The mean of the values that are not NaN (NaN if none is)."
+    defined = [v for v in values.values() if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else np.nan
 
 # %% ../nbs/14_robustness.ipynb #fcc2b65e
 EPSILONS = (0.05, 0.10, 0.15, 0.20, 0.25)
