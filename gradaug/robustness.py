@@ -241,7 +241,7 @@ def cached_corruption(folder:Union[str, Path], corruption:str, severity:int, tra
         raise CorruptionError(f"no cached {corruption} at severity {severity} in {folder}; run cache_corruptions")
     return ArrayDataset(np.load(path, mmap_mode='r'), np.load(folder/'labels.npy'), transform)
 
-# %% ../nbs/14_robustness.ipynb #b0780981
+# %% ../nbs/14_robustness.ipynb #d509e350
 def cifar_c_dataset(folder:Union[str, Path], # the folder holding {corruption}.npy and labels.npy
                     corruption:str, # one of `CORRUPTIONS`
                     severity:int, # 1 to 5
@@ -274,7 +274,7 @@ def imagenet_c_dataset(root:Union[str, Path], # the ImageNet-C folder holding on
         f"to 5 of class folders (as the ImageNet-C archives extract)")
     return ImageFolder(str(folder), transform=None if transform is None else lambda im: transform(np.asarray(im)))
 
-# %% ../nbs/14_robustness.ipynb #31281e2d
+# %% ../nbs/14_robustness.ipynb #144749b6
 ALEXNET_ERRORS = dict(zip(CORRUPTIONS, (0.886428, 0.894468, 0.922640, 0.819880, 0.826268, 0.785948, 0.798360,
                                         0.866816, 0.826572, 0.819324, 0.564592, 0.853204, 0.646056, 0.717840,
                                         0.606500)))
@@ -307,7 +307,7 @@ def _mean_defined(values:dict)->float:
     defined = [v for v in values.values() if not np.isnan(v)]
     return float(np.mean(defined)) if defined else np.nan
 
-# %% ../nbs/14_robustness.ipynb #fcc2b65e
+# %% ../nbs/14_robustness.ipynb #4a990fac
 EPSILONS = (0.05, 0.10, 0.15, 0.20, 0.25)
 
 class Normalised(nn.Module):
@@ -330,7 +330,7 @@ def model_state_kept(model:nn.Module):
         for m, mode in modes.items(): m.training = mode
         for p, g in grads.items(): p.grad = g
 
-# %% ../nbs/14_robustness.ipynb #3aa5d1c4
+# %% ../nbs/14_robustness.ipynb #fecdd5a6
 ATTACKS = ('fgsm', 'pgd')
 
 def adversarial(model:nn.Module, # takes [0, 1] images (see `Normalised`), in eval mode
@@ -370,7 +370,7 @@ def attack_accuracy(model:nn.Module, # a classifier taking normalised images
             n += len(y)
     return {e: 100 * c / n for e, c in correct.items()}
 
-# %% ../nbs/14_robustness.ipynb #14dbfd9e
+# %% ../nbs/14_robustness.ipynb #4fed5c11
 def _model_name(path:Path)->str:
     "A short name for a checkpoint: the run folder's name, or the file's stem."
     return path.parent.name if path.name == 'checkpoint.pt' else path.stem
@@ -405,7 +405,7 @@ def load_models(checkpoints:Sequence[str], # checkpoint files or run folders
 
 _NUM_CLASSES = dict(digits=10, cifar10=10, cifar100=100, stl10=10, imagenet=1000)
 
-# %% ../nbs/14_robustness.ipynb #69620b92
+# %% ../nbs/14_robustness.ipynb #aaf87c63
 class _Transformed(Dataset):
     "The items of `base` with `transform` applied to the image (as a numpy array)."
     def __init__(self, base:Dataset, transform): self.base, self.transform = base, transform
@@ -438,7 +438,7 @@ def corrupted_sets(dataset:str, # the data set the models were trained on
                       progress)
     return {(c, s): cached_corruption(cache, c, s, transform) for c, s in pairs}
 
-# %% ../nbs/14_robustness.ipynb #4f16b3e6
+# %% ../nbs/14_robustness.ipynb #c1586cd5
 def _loader(ds:Dataset, batch_size:int)->DataLoader: return DataLoader(ds, batch_size=batch_size)
 
 def evaluate_robustness(model:nn.Module, # a classifier taking normalised images
@@ -458,7 +458,7 @@ def evaluate_robustness(model:nn.Module, # a classifier taking normalised images
     return dict(clean=error(_Transformed(clean, to_input)), corruptions={k: error(ds) for k, ds in corrupted.items()},
                 attacks=attacked)
 
-# %% ../nbs/14_robustness.ipynb #149aa653
+# %% ../nbs/14_robustness.ipynb #39d13bd9
 def write_rows(path:Path, header:Sequence[str], rows:list)->Path:
     "A CSV file with `header` and `rows`."
     with open(path, 'w', newline='') as f:
@@ -499,7 +499,7 @@ def summary_markdown(scores:dict, # model name -> dict(clean=..., ...`corruption
                   for name, acc in attacks.items()]
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/14_robustness.ipynb #378c1761
+# %% ../nbs/14_robustness.ipynb #06fc0b62
 def _figure(width:float, height:float):
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -539,7 +539,7 @@ def plot_attacks(attacks:dict, # model name -> {(attack, epsilon): accuracy %}
     figure.savefig(path, dpi=90)
     return Path(path)
 
-# %% ../nbs/14_robustness.ipynb #ee879d08
+# %% ../nbs/14_robustness.ipynb #e28b7c91
 def _check_options(corruptions, severities, attacks, epsilons, limit):
     "Refuse corruptions, severities, attacks, budgets and limits that cannot work."
     bad_corruptions = [c for c in corruptions if c not in CORRUPTIONS]
@@ -570,7 +570,7 @@ def _scores(results:dict, dataset:str, baseline:Optional[str])->tuple:
     for n, s in scores.items(): s['clean'] = results[n]['clean']
     return scores, reference
 
-# %% ../nbs/14_robustness.ipynb #32513cff
+# %% ../nbs/14_robustness.ipynb #5085e38d
 def robustness(checkpoints:Sequence[str], # checkpoint files or run folders
                out:Union[str, Path], # the folder to write the results to
                limit:Optional[int]=None, # only the first `limit` test images
@@ -622,7 +622,7 @@ def _write_results(out:Path, results:dict, scores:dict, reference:str, log)->dic
     for what, path in paths.items(): log(f"{what + ':':13s}{path}")
     return dict(paths=paths, results=results, scores=scores, reference=reference)
 
-# %% ../nbs/14_robustness.ipynb #8dce5232
+# %% ../nbs/14_robustness.ipynb #6937a9e3
 def _none_is_empty(values:Optional[list], default:Sequence)->list:
     "A list option: its default when not given, empty when given as 'none'."
     if values is None: return list(default)
