@@ -11,8 +11,8 @@ __all__ = ['CORRUPTIONS', 'SEVERITIES', 'CORRUPTION_SIDE', 'SMALLEST_SIDE', 'DAT
            'corrupted_sets', 'evaluate_robustness', 'write_rows', 'result_rows', 'summary_markdown',
            'plot_corruption_errors', 'plot_attacks', 'robustness', 'robustness_main']
 
-# %% ../nbs/14_robustness.ipynb #9c06e364
-import csv, hashlib, os, time
+# %% ../nbs/14_robustness.ipynb #3de7cb1a
+import csv, hashlib, os, time, warnings
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from fastcore.script import call_parse, Param
 from .checkpoint import find_checkpoint, load_model, load_weights
 from .config import ConfigError
@@ -342,10 +342,11 @@ def adversarial(model:nn.Module, # takes [0, 1] images (see `Normalised`), in ev
     "Adversarial versions of `x` from captum's FGSM or PGD, with a per-sample cross-entropy."
     from captum.robust import FGSM, PGD
     loss = nn.CrossEntropyLoss(reduction='none')
-    x = x.detach().clone().requires_grad_()
-    if attack == 'fgsm': x_adv = FGSM(model, loss, 0., 1.).perturb(x, epsilon, y)
-    elif attack == 'pgd': x_adv = PGD(model, loss, 0., 1.).perturb(x, epsilon, 2.5 * epsilon / pgd_steps, pgd_steps, y)
-    else: raise ConfigError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
+    if attack not in ATTACKS: raise ConfigError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
+    with warnings.catch_warnings():      # captum notes that it made the inputs require gradients, at every PGD step
+        warnings.filterwarnings('ignore', 'Input Tensor 0 did not already require gradients')
+        if attack == 'fgsm': x_adv = FGSM(model, loss, 0., 1.).perturb(x, epsilon, y)
+        else: x_adv = PGD(model, loss, 0., 1.).perturb(x, epsilon, 2.5 * epsilon / pgd_steps, pgd_steps, y)
     return x_adv.detach()
 
 def attack_accuracy(model:nn.Module, # a classifier taking normalised images
