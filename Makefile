@@ -15,7 +15,7 @@ HEADLESS_CV2 = v=$$($(PY) -m pip show opencv-python 2>/dev/null | sed -n 's/^Ver
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
-.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check readme clean
+.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check readme clean reference-models
 
 ifeq ($(VENV),$(MIN_VENV))
 # lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
@@ -61,6 +61,11 @@ test-min:
 
 demo: $(STAMP)
 	$(VENV)/bin/gradaug-train
+
+# retrain the reference digit models in nbs/reference_models/ and re-evaluate their robustness (CPU: about an hour)
+reference-models: $(STAMP)
+	$(PY) tools/train_reference_models.py
+	$(PY) tools/evaluate_reference_models.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py

@@ -7,11 +7,12 @@ Three recipes on the embedded MNIST digits (4,000 train / 1,000 test), each with
     gradaug         gradaug-train --config digits                      GradAug (n=3, alpha=0.8, scales 28/24/20)
     gradaug_mixup   gradaug-train --config digits base_aug=mixup       GradAug with Mixup first (the paper's GradAug*)
 
-for seeds 0..4. Each run's checkpoint is kept without its optimizer and random states (what `load_model` and
-`gradaug-eval` need: weights, config, model info, epoch, step and history) as nbs/reference_models/{recipe}-s{seed}.pt.
+for seeds 0, 1 and 2 (`--seeds 5` for five). Each run's checkpoint is kept without its optimizer and random states
+(what `load_model` and `gradaug-eval` need: weights, config, model info, epoch, step and history) as
+nbs/reference_models/{recipe}-s{seed}.pt.
 Runs are ordered seed by seed, so an interrupted regeneration leaves whole seeds behind.
 
-    python tools/train_reference_models.py [--seeds 5] [--recipes baseline gradaug gradaug_mixup] [--threads 1]
+    python tools/train_reference_models.py [--seeds 3] [--recipes baseline gradaug gradaug_mixup] [--threads 1]
 """
 import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -34,7 +35,7 @@ def keep_small(run:Path, path:Path)->Path:
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--seeds', type=int, default=5)
+    p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--recipes', nargs='*', default=list(RECIPES), choices=list(RECIPES))
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default=str(ROOT/'nbs'/'reference_models'))
