@@ -340,7 +340,9 @@ def adversarial(model:nn.Module, # takes [0, 1] images (see `Normalised`), in ev
                 pgd_steps:int=10 # PGD's number of steps
                )->torch.Tensor: # the adversarial images, in [0, 1] and within epsilon of x
     "Adversarial versions of `x` from captum's FGSM or PGD, with a per-sample cross-entropy."
-    from captum.robust import FGSM, PGD
+    with warnings.catch_warnings():      # captum's import asks for notebook widgets it does not need here
+        warnings.filterwarnings('ignore', 'IProgress not found')
+        from captum.robust import FGSM, PGD
     loss = nn.CrossEntropyLoss(reduction='none')
     if attack not in ATTACKS: raise ConfigError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
     with warnings.catch_warnings():      # captum notes that it made the inputs require gradients, at every PGD step
