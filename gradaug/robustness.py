@@ -543,8 +543,8 @@ def plot_attacks(attacks:dict, # model name -> {(attack, epsilon): accuracy %}
     return Path(path)
 
 # %% ../nbs/14_robustness.ipynb #e28b7c91
-def _check_options(corruptions, severities, attacks, epsilons, limit):
-    "Refuse corruptions, severities, attacks, budgets and limits that cannot work."
+def _check_options(corruptions, severities, attacks, epsilons, limit, dataset):
+    "Refuse corruptions, severities, attacks, budgets, limits and data sets that cannot work."
     bad_corruptions = [c for c in corruptions if c not in CORRUPTIONS]
     if bad_corruptions: raise ConfigError(f"--corruptions {bad_corruptions}: the 15 are {', '.join(CORRUPTIONS)}")
     bad_severities = [s for s in severities if s not in SEVERITIES]
@@ -554,6 +554,8 @@ def _check_options(corruptions, severities, attacks, epsilons, limit):
     bad_epsilons = [e for e in epsilons if not 0 <= e <= 1]
     if bad_epsilons: raise ConfigError(f"--epsilons {bad_epsilons}: epsilon is in [0, 1] pixel units, e.g. 0.05")
     if limit is not None and limit < 1: raise ConfigError(f"--limit {limit}: give a number of test images >= 1")
+    if dataset is not None and dataset not in DATASETS:
+        raise ConfigError(f"--dataset {dataset!r} is not one of {', '.join(DATASETS)}")
 
 def _scores(results:dict, dataset:str, baseline:Optional[str])->tuple:
     "CE scores of every model against AlexNet (ImageNet) or the baseline model; and what they are normalised by."
@@ -593,7 +595,7 @@ def robustness(checkpoints:Sequence[str], # checkpoint files or run folders
                batch_size:int=250, device:str='cpu', progress:bool=True, log=print
               )->dict: # paths of what was written, per-model results and scores
     "Corruption errors and attack accuracies of several checkpoints, written to `out` as CSVs, a summary and plots."
-    _check_options(corruptions, severities, attacks, epsilons, limit)
+    _check_options(corruptions, severities, attacks, epsilons, limit, dataset)
     models, dataset = load_models(checkpoints, arch, dataset, device)
     out = Path(out)
     clean = raw_test_set(dataset, data_root, limit)

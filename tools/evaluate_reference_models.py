@@ -7,6 +7,8 @@
    into nbs/reference_models/robustness/seed{seed}/ (the notebook reads the CSVs).
 
     python tools/evaluate_reference_models.py [--seeds 0 1 2] [--workers 2] [--cache /tmp/gradaug-digits-c]
+
+(default: every seed with models in nbs/reference_models/)
 """
 import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
@@ -38,7 +40,8 @@ def evaluate_seed(seed:int, cache:str, out:Path)->float:
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--seeds', type=int, nargs='*', default=[0, 1, 2])
+    seeds = sorted({int(p.stem.rsplit('-s', 1)[1]) for p in MODELS.glob('baseline-s*.pt')})
+    p.add_argument('--seeds', type=int, nargs='*', default=seeds)
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--cache', default='/tmp/gradaug-digits-c')
     p.add_argument('--out', default=str(MODELS/'robustness'))

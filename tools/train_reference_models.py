@@ -12,7 +12,8 @@ for seeds 0, 1 and 2 (`--seeds 5` for five). Each run's checkpoint is kept witho
 nbs/reference_models/{recipe}-s{seed}.pt.
 Runs are ordered seed by seed, so an interrupted regeneration leaves whole seeds behind.
 
-    python tools/train_reference_models.py [--seeds 3] [--recipes baseline gradaug gradaug_mixup] [--threads 1]
+    python tools/train_reference_models.py [--seeds 3] [--first 0] [--threads 1]
+    python tools/train_reference_models.py --first 3 --seeds 2 --recipes baseline gradaug   # add seeds 3 and 4
 """
 import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -36,6 +37,7 @@ def keep_small(run:Path, path:Path)->Path:
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--seeds', type=int, default=3)
+    p.add_argument('--first', type=int, default=0, help='the first seed (to add seeds to those already there)')
     p.add_argument('--recipes', nargs='*', default=list(RECIPES), choices=list(RECIPES))
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default=str(ROOT/'nbs'/'reference_models'))
@@ -43,7 +45,7 @@ if __name__ == '__main__':
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as runs:
-        for seed in range(a.seeds):
+        for seed in range(a.first, a.first + a.seeds):
             for recipe in a.recipes:
                 run, t0 = Path(runs)/f'{recipe}-s{seed}', time.time()
                 command = train_command(recipe, seed, run, a.threads)
