@@ -6,7 +6,7 @@
    the baseline of the seed normalising the CEs, writing corruptions.csv, attacks.csv, summary.md and the two plots
    into nbs/reference_models/robustness/seed{seed}/ (the notebook reads the CSVs).
 
-    python tools/evaluate_reference_models.py [--seeds 0 1 2] [--workers 2] [--cache /tmp/gradaug-digits-c]
+    python tools/evaluate_reference_models.py [--seeds 0 1 2 3 4] [--workers 2] [--cache /tmp/gradaug-digits-c]
 
 (default: every seed with models in nbs/reference_models/)
 """

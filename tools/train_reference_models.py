@@ -7,13 +7,13 @@ Three recipes on the embedded MNIST digits (4,000 train / 1,000 test), each with
     gradaug         gradaug-train --config digits                      GradAug (n=3, alpha=0.8, scales 28/24/20)
     gradaug_mixup   gradaug-train --config digits base_aug=mixup       GradAug with Mixup first (the paper's GradAug*)
 
-for seeds 0, 1 and 2 (`--seeds 5` for five). Each run's checkpoint is kept without its optimizer and random states
+for seeds 0 to 4. Each run's checkpoint is kept without its optimizer and random states
 (what `load_model` and `gradaug-eval` need: weights, config, model info, epoch, step and history) as
 nbs/reference_models/{recipe}-s{seed}.pt.
 Runs are ordered seed by seed, so an interrupted regeneration leaves whole seeds behind.
 
-    python tools/train_reference_models.py [--seeds 3] [--first 0] [--threads 1]
-    python tools/train_reference_models.py --first 3 --seeds 2 --recipes baseline gradaug   # add seeds 3 and 4
+    python tools/train_reference_models.py [--seeds 5] [--first 0] [--threads 1]
+    python tools/train_reference_models.py --first 5 --seeds 2     # add seeds 5 and 6
 """
 import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -36,7 +36,7 @@ def keep_small(run:Path, path:Path)->Path:
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--seeds', type=int, default=3)
+    p.add_argument('--seeds', type=int, default=5)
     p.add_argument('--first', type=int, default=0, help='the first seed (to add seeds to those already there)')
     p.add_argument('--recipes', nargs='*', default=list(RECIPES), choices=list(RECIPES))
     p.add_argument('--threads', type=int, default=1)
