@@ -7,10 +7,16 @@ STAMP := $(VENV)/.installed
 MIN_VENV ?= .venv-min
 # its interpreter: python<min_python> (pyenv's, else PATH's), else python3 (then tools/min_constraints.py warns)
 MIN_PY_VERSION := $(shell sed -n 's/^min_python *= *//p' settings.ini)
+# imagecorruptions-imaug requires opencv-python, whose cv2 needs libGL (absent on a bare CI machine): swap in the
+# headless build of the same version, which needs no display libraries (run after every install of the requirements)
+HEADLESS_CV2 = v=$$($(PY) -m pip show opencv-python 2>/dev/null | sed -n 's/^Version: //p'); \
+	if [ -n "$$v" ]; then $(PY) -m pip uninstall -q -y opencv-python && \
+	$(PY) -m pip install -q --no-deps --force-reinstall "opencv-python-headless==$$v"; fi; $(PY) -c "import cv2"
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
-.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean
+.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
+        reference-models
 
 ifeq ($(VENV),$(MIN_VENV))
 # lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
@@ -20,6 +26,7 @@ $(STAMP): settings.ini setup.py tools/min_constraints.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) tools/min_constraints.py $(VENV)/constraints-min.txt
 	$(PY) -m pip install -q --only-binary=:all: -c $(VENV)/constraints-min.txt -e ".[dev]"
+	$(HEADLESS_CV2)
 	$(PY) -m pip freeze --exclude-editable > $(VENV)/versions.txt
 	$(PY) -c "import sys; print('python', sys.version.split()[0])" && cat $(VENV)/versions.txt
 	touch $(STAMP)
@@ -30,6 +37,7 @@ $(STAMP): settings.ini setup.py
 	# torch first, pinned: these wheels are the ones that ship torchvision's compiled ops
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[dev]"
+	$(HEADLESS_CV2)
 	touch $(STAMP)
 endif
 
@@ -54,6 +62,11 @@ test-min:
 
 demo: $(STAMP)
 	$(VENV)/bin/gradaug-train
+
+# retrain the reference digit models in nbs/_reference_models/ and re-evaluate their robustness (CPU: about an hour)
+reference-models: $(STAMP)
+	$(PY) tools/train_reference_models.py
+	$(PY) tools/evaluate_reference_models.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py
