@@ -3,18 +3,21 @@
 `cli` runs a command in the test's own process, through the same argument parser its console script uses: fast, and
 enough for everything but signals and process-level behaviour. `run_cli` and `start_cli` run the real console script
 in a subprocess, for those."""
-import subprocess, sys
+import importlib, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from fastcore.script import anno_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
+COMMANDS = {'gradaug-train': ('gradaug.cli', 'train_main'), 'gradaug-eval': ('gradaug.cli', 'eval_main'),
+            'gradaug-robustness': ('gradaug.robustness', 'robustness_main')}
+
 def command(name:str)->list:
-    "How to run the console script `name` (gradaug-train, gradaug-eval) of the current environment."
+    "How to run the console script `name` (a key of `COMMANDS`) of the current environment."
     script = Path(sys.executable).with_name(name)
-    entry = {'gradaug-train': 'train_main', 'gradaug-eval': 'eval_main'}[name]
-    return [str(script)] if script.exists() else [sys.executable, '-c', f'from gradaug.cli import {entry}; {entry}()']
+    module, entry = COMMANDS[name]
+    return [str(script)] if script.exists() else [sys.executable, '-c', f'from {module} import {entry}; {entry}()']
 
 def run_cli(*args, cwd, prog='gradaug-train', timeout=180):
     "Run a command to completion in a subprocess; the CompletedProcess with text output."
@@ -28,12 +31,13 @@ def start_cli(*args, cwd, prog='gradaug-train'):
 
 @pytest.fixture
 def cli(monkeypatch, capsys, tmp_path):
-    "Run `gradaug-train`/`gradaug-eval` in this process, from `tmp_path`: (exit status, stdout, stderr)."
-    from gradaug import cli as commands
+    "Run one of `COMMANDS` in this process, from `tmp_path`: (exit status, stdout, stderr)."
     monkeypatch.chdir(tmp_path)
     def run(*args, prog='gradaug-train'):
-        main = {'gradaug-train': commands.train_main, 'gradaug-eval': commands.eval_main}[prog].__wrapped__
-        settings = vars(anno_parser(main, prog).parse_args([str(a) for a in args]))
+        module, entry = COMMANDS[prog]
+        main = getattr(importlib.import_module(module), entry).__wrapped__
+        try: settings = vars(anno_parser(main, prog).parse_args([str(a) for a in args]))
+        except SystemExit as e: return subprocess.CompletedProcess(args, e.code, *capsys.readouterr())
         for extra in ('pdb', 'xtra'): settings.pop(extra, None)
         threads = torch.get_num_threads()
         capsys.readouterr()

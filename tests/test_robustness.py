@@ -3,35 +3,18 @@ traceback) for a checkpoint it cannot load and for data that is not there.
 
 Most tests run the command in this process, through its console script's own argument parser; one starts the
 installed console script to see the real stderr of a refusal."""
-import csv, subprocess, sys
-from pathlib import Path
+import csv
+from functools import partial
 import pytest, torch
-from fastcore.script import anno_parser
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 MODELS = ROOT/'nbs'/'_reference_models'
 QUICK = ['--limit', '20', '--corruptions', 'fog', 'contrast', '--severities', '1', '5', '--epsilons', '0', '0.1']
 
 @pytest.fixture
-def robustness_cli(monkeypatch, capsys, tmp_path):
-    "Run `gradaug-robustness` in this process, from `tmp_path`: (exit status, stdout, stderr)."
-    from gradaug.robustness import robustness_main
-    monkeypatch.chdir(tmp_path)
-    main = robustness_main.__wrapped__
-    def run(*args):
-        try: settings = vars(anno_parser(main, 'gradaug-robustness').parse_args([str(a) for a in args]))
-        except SystemExit as e: return subprocess.CompletedProcess(args, e.code, *capsys.readouterr())
-        for extra in ('pdb', 'xtra'): settings.pop(extra, None)
-        threads = torch.get_num_threads()
-        capsys.readouterr()
-        try:
-            main(**settings)
-            code = 0
-        except SystemExit as e: code = e.code if isinstance(e.code, int) else 1
-        finally: torch.set_num_threads(threads)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return run
+def robustness_cli(cli):
+    "Run `gradaug-robustness` in this process (conftest's `cli`): (exit status, stdout, stderr)."
+    return partial(cli, prog='gradaug-robustness')
 
 def short_error(r, expected:str):
     "A failed command whose whole stderr is a short message containing `expected`."
@@ -84,9 +67,5 @@ def test_out_is_required(robustness_cli):
     assert r.returncode == 2 and '--out' in r.stderr, r.stderr
 
 def test_console_script_refusal_has_no_traceback(tmp_path):
-    script = Path(sys.executable).with_name('gradaug-robustness')
-    entry = 'from gradaug.robustness import robustness_main; robustness_main()'
-    command = [str(script)] if script.exists() else [sys.executable, '-c', entry]
-    r = subprocess.run(command + [str(tmp_path/'nowhere'), '--out', str(tmp_path/'o')], capture_output=True, text=True,
-                       timeout=120)
+    r = run_cli(tmp_path/'nowhere', '--out', tmp_path/'o', cwd=tmp_path, prog='gradaug-robustness', timeout=120)
     short_error(r, 'does not exist')
