@@ -71,7 +71,7 @@ class TrainConfig:
         workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
         threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
         out:str='', # run folder; '' gives runs/{name}-{timestamp}
-        resume:str='', # run folder to continue from its checkpoint (see `resume_config`); '' starts a new run
+        resume:str='', # run folder to continue from its checkpoint (see resume_config); '' starts a new run
         checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0
         progress:bool=True, # show a progress bar
     ):

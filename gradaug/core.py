@@ -36,9 +36,9 @@ class GradAug:
                  alpha:float=0.9, # smallest sub-network width
                  transform:Callable=None, # batch transform T, called once per sub-network (None: identity)
                  sampler:object=None, # replaces the width sampler: `.sample()` and `.activate(model, cfg)`
-                 soft_loss:nn.Module=None, # sub-network loss (default `SoftTargetLoss()`)
+                 soft_loss:nn.Module=None, # sub-network loss (default SoftTargetLoss())
                  generator:torch.Generator=None, # for reproducible width sampling
-                 divisor:int=1 # passed to `slim` if the model is slimmed here
+                 divisor:int=1 # passed to slim if the model is slimmed here
                 ):
         self.sampler = WidthSampler(n, alpha, generator) if sampler is None else sampler
         if isinstance(self.sampler, WidthSampler) and self.sampler.n > 0 and not slim_layers(model):

@@ -69,7 +69,7 @@ class DigitsDataset(Dataset):
                  train:bool=True, # the 4,000 training digits, else the 1,000 test digits
                  transform:Callable=None, # optional callable applied to each normalised image tensor
                  augment:bool=False, # random shift by up to 2 pixels (pad 2, random crop 28)
-                 n_test:int=1000, # size of the held-out split, see `digits_split`
+                 n_test:int=1000, # size of the held-out split, see digits_split
                 ):
         x, y = digits_tensors(torch.float32)
         idx = digits_split(n_test)[0 if train else 1]
@@ -295,8 +295,8 @@ def get_test_loader(name:str, # one of `DATASETS`
                     batch_size:int, # test batch size
                     workers:int=0, # DataLoader worker processes
                     pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
-                    root:Union[str, Path]='data', # see `get_datasets`
-                    download:bool=False, # see `get_datasets`
+                    root:Union[str, Path]='data', # see get_datasets
+                    download:bool=False, # see get_datasets
                    )->DataLoader:
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
     if name not in DATASETS:
@@ -307,7 +307,7 @@ def get_test_loader(name:str, # one of `DATASETS`
 @dataclass(frozen=True)
 class Loaders:
     "What `get_loaders` returns; unpacks like a tuple."
-    train: DataLoader    # training batches, in `EpochSampler` order
+    train: DataLoader    # training batches, in EpochSampler order
     test: DataLoader     # test batches, in order
     num_classes: int     # classes to predict
     in_chans: int        # image channels (1 for digits)
@@ -317,12 +317,12 @@ def get_loaders(name:str, # one of `DATASETS`
                 batch_size:int, # training batch size
                 workers:int=0, # DataLoader worker processes (0: load in the main process)
                 pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
-                root:Union[str, Path]='data', # see `get_datasets`
-                download:bool=False, # see `get_datasets`
-                low_labels:Optional[int]=None, # see `get_datasets`
+                root:Union[str, Path]='data', # see get_datasets
+                download:bool=False, # see get_datasets
+                low_labels:Optional[int]=None, # see get_datasets
                 seed:int=0, # low-label split and shuffling seed
                 test_batch_size:Optional[int]=None, # defaults to `batch_size`
-                augment:bool=True, # see `get_datasets`
+                augment:bool=True, # see get_datasets
                 steps_per_epoch:int=0, # batches per epoch; 0: one pass over the training set
                )->Loaders: # (train_loader, test_loader, num_classes, in_chans)
     "Training and test `DataLoader`s for `name`; the training loader's sampler is an `EpochSampler`."

@@ -45,7 +45,7 @@ def _depth_blocks(name, depth, per_block, offset):
 
 class PooledClassifier:
     "Mixin: timm's model surface for networks whose head is global average pooling and a linear layer `fc`."
-    def forward_head(self, x:torch.Tensor, # the feature map of `forward_features`
+    def forward_head(self, x:torch.Tensor, # the feature map of forward_features
                      pre_logits:bool=False # return the pooled features instead of class scores
                     )->torch.Tensor:
         "Class scores from the last feature map: global average pooling, then `fc`."
@@ -349,7 +349,7 @@ def forward_features(model:nn.Module, x:torch.Tensor)->torch.Tensor:
     if hasattr(model, 'forward_features'): return model.forward_features(x)
     return _split_at_features(model)[0](x)
 
-def forward_head(model:nn.Module, x:torch.Tensor, # a feature map from `forward_features`
+def forward_head(model:nn.Module, x:torch.Tensor, # a feature map from forward_features
                  pre_logits:bool=False # return the classifier's input instead of its output
                 )->torch.Tensor:
     "Class scores from the feature map `x` (or, with `pre_logits`, what the classifier receives)."

@@ -69,8 +69,8 @@ def to_corruptible(image:np.ndarray # uint8, (H, W), (H, W, 1) or (H, W, 3), sid
     padded[top:top + height, left:left + width] = rgb
     return padded, (top, left, height, width, channels)
 
-def from_corruptible(corrupted:np.ndarray, # what `corrupt` returned for `to_corruptible`'s array
-                     undo:tuple # the second value `to_corruptible` returned
+def from_corruptible(corrupted:np.ndarray, # what `corrupt` returned for to_corruptible's array
+                     undo:tuple # the second value to_corruptible returned
                     )->np.ndarray: # the image in the original's shape, uint8
     "Crop away the padding and give back the original number of channels (grey: the mean of R, G and B)."
     top, left, height, width, channels = undo
@@ -98,7 +98,7 @@ def _numpy_seeded(seed:int):
 def corrupt_image(image:np.ndarray, # uint8 (H, W), (H, W, 1) or (H, W, 3), sides >= 28
                   corruption:str, # one of `CORRUPTIONS`
                   severity:int, # 1 to 5
-                  seed:int=0, # base seed; see `corruption_seed`
+                  seed:int=0, # base seed; see corruption_seed
                   index:int=0 # the image's index in its data set
                  )->np.ndarray: # uint8, the shape of `image`
     "`image` under `corruption` at `severity`: the same result for the same (seed, corruption, severity, index)."
@@ -173,7 +173,7 @@ def _pil_test_split(name:str, root:Path)->Dataset:
     return base
 
 def raw_test_set(name:str, # one of gradaug's `DATASETS`
-                 root:Union[str, Path]='data', # the data folder (see `gradaug.data.get_datasets`)
+                 root:Union[str, Path]='data', # the data folder (see gradaug.data.get_datasets)
                  limit:Optional[int]=None # keep only the first `limit` test images
                 )->Dataset: # items (uint8 image array or PIL image, label)
     "The test images of data set `name` as uint8 arrays or PIL images, untransformed, with their labels."
@@ -333,7 +333,7 @@ def model_state_kept(model:nn.Module):
 # %% ../nbs/14_robustness.ipynb #fecdd5a6
 ATTACKS = ('fgsm', 'pgd')
 
-def adversarial(model:nn.Module, # takes [0, 1] images (see `Normalised`), in eval mode
+def adversarial(model:nn.Module, # takes [0, 1] images (see Normalised), in eval mode
                 x:torch.Tensor, y:torch.Tensor, # a batch of [0, 1] images and their labels
                 epsilon:float, # the L-infinity budget, in [0, 1] pixel units
                 attack:str='fgsm', # 'fgsm' or 'pgd'
@@ -446,7 +446,7 @@ def _loader(ds:Dataset, batch_size:int)->DataLoader: return DataLoader(ds, batch
 
 def evaluate_robustness(model:nn.Module, # a classifier taking normalised images
                         clean:Dataset, # the clean test set: items (uint8 image or PIL image, label)
-                        corrupted:dict, # (corruption, severity) -> Dataset of model inputs, see `corrupted_sets`
+                        corrupted:dict, # (corruption, severity) -> Dataset of model inputs, see corrupted_sets
                         mean:Sequence[float], std:Sequence[float], # the model's input normalisation
                         attacks:Sequence[str]=('fgsm',), # any of `ATTACKS`
                         epsilons:Sequence[float]=EPSILONS, # attack budgets in [0, 1] pixel units
@@ -470,7 +470,7 @@ def write_rows(path:Path, header:Sequence[str], rows:list)->Path:
         writer.writerows(rows)
     return path
 
-def result_rows(results:dict # model name -> what `evaluate_robustness` returned
+def result_rows(results:dict # model name -> what evaluate_robustness returned
                )->tuple: # (rows of corruptions.csv, rows of attacks.csv)
     "The rows of `corruptions.csv` (the clean error as corruption 'clean', severity 0) and `attacks.csv`."
     corruption_rows = [[name, 'clean', 0, round(r['clean'], 4)] for name, r in results.items()]
@@ -481,7 +481,7 @@ def result_rows(results:dict # model name -> what `evaluate_robustness` returned
 
 def _short(corruption:str)->str: return corruption.split('_')[0].capitalize()
 
-def summary_markdown(scores:dict, # model name -> dict(clean=..., ...`corruption_scores`)
+def summary_markdown(scores:dict, # model name -> dict(clean=..., ...corruption_scores)
                      attacks:dict, # model name -> {(attack, epsilon): accuracy %}
                      reference:str # what the CEs are normalised by, in words
                     )->str:

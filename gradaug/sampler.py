@@ -65,7 +65,7 @@ def _blocks_or_fail(model, who):
 
 @contextmanager
 def keep_blocks(model:nn.Module, # a model with residual blocks
-                mask # one bool per residual block, in `residual_blocks` order: True keeps the block
+                mask # one bool per residual block, in residual_blocks order: True keeps the block
                ):
     "Context manager: run `model` with the blocks whose `mask` entry is False skipped; restore the flags on exit."
     blocks = _blocks_or_fail(model, 'keep_blocks')

@@ -53,7 +53,7 @@ class ChannelMismatchError(RuntimeError):
     def __init__(self,
                  layer:str, # the layer's name in its model
                  got:int, # input channels it received
-                 expected:int, # input channels it expects at `width`
+                 expected:int, # input channels it expects at width
                  full:int, # its input channels at full width
                  width:float, # the width it ran at
                  kind:str='layer' # its class name
@@ -83,7 +83,7 @@ class SlimMixin:
 
     def _check_in(self, got:int, full:int):
         "Raise a `ChannelMismatchError` unless `got` is the input count this layer expects at its width."
-        if self.slim_in is None: return   # `slim` is still learning which inputs shrink
+        if self.slim_in is None: return   # slim is still learning which inputs shrink
         expected = self.active(full) if self.slim_in else full
         if got != expected:
             raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
@@ -157,7 +157,7 @@ def _check_width(w):
                          f"1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
     return float(w)
 
-def set_width(model:nn.Module, # a model converted by `slim`
+def set_width(model:nn.Module, # a model converted by slim
               w:float # width in (0, 1]
              )->nn.Module:
     "Make every slim layer of `model` use its leading `w` fraction of channels."
@@ -168,7 +168,7 @@ def set_width(model:nn.Module, # a model converted by `slim`
     return model
 
 @contextmanager
-def width(model:nn.Module, # a model converted by `slim`
+def width(model:nn.Module, # a model converted by slim
           w:float # width in (0, 1] for the block
          ):
     "Context manager: run `model` at width `w`, then restore each layer's previous width."
@@ -388,7 +388,7 @@ def _plain(m:SlimMixin)->nn.Module:
     with torch.no_grad(): new.load_state_dict(state)
     return new.train(m.training)
 
-def extract(model:nn.Module, # a model converted by `slim`
+def extract(model:nn.Module, # a model converted by slim
             w:float # width of the sub-network to extract
            )->nn.Module: # a plain copy with only the active channels
     "A standalone plain-PyTorch copy of `model`'s sub-network at width `w`, with the unused channels removed."

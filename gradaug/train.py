@@ -360,7 +360,7 @@ def _epoch(self:Trainer)->dict:
 
 @patch
 def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this many global steps: simulates a kill
-       )->dict: # `summary()`
+       )->dict: # summary()
     "Train the remaining epochs, evaluating, logging and checkpointing after each; return the summary."
     with RunLock(self.run_dir, log=self.log), self._stop_on_signals():
         self._check_folder_unchanged()

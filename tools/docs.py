@@ -209,6 +209,8 @@ def signature_problems(name:str, rendered:str, symbol)->list:
     if not _owned_by_us(symbol): return []
     problems = []
     if 'NoneType' in rendered: problems.append('a parameter without a type annotation renders as NoneType')
+    if re.search(r'\]\([^)]*\.html', rendered):
+        problems.append('a comment links a name in backticks, which shows as raw markdown in the code block')
     if inspect.isclass(symbol) and issubclass(symbol, tuple) and hasattr(symbol, '_fields'):
         problems.append('a NamedTuple renders as (*args, **kwargs), without its fields: make it a dataclass')
     source = inspect.getsource(symbol) if inspect.isfunction(symbol) else ''
