@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Union
 import torch
 from torch import nn
+from .slim import eval_mode
 
 # %% auto #0
 __all__ = ['topk_correct', 'evaluate', 'write_metrics', 'plot_history', 'divergence_warnings']
@@ -35,9 +36,8 @@ def evaluate(model:nn.Module, # a classifier
             )->dict: # {'loss', 'top1', 'top5'}, accuracies in %
     "Mean loss and top-1/top-5 accuracy of `model` on `loader`, in eval mode (the model's own mode is restored)."
     device = _model_device(model) if device is None else torch.device(device)
-    was_training, n, loss, c1, c5 = model.training, 0, 0., 0, 0
-    model.eval()
-    try:
+    n, loss, c1, c5 = 0, 0., 0, 0
+    with eval_mode(model):
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last: x = x.contiguous(memory_format=torch.channels_last)
@@ -46,7 +46,6 @@ def evaluate(model:nn.Module, # a classifier
             loss += float(nn.functional.cross_entropy(out, y, reduction='sum'))
             a, b = topk_correct(out, y)
             c1, c5, n = c1 + int(a), c5 + int(b), n + len(y)
-    finally: model.train(was_training)
     if n == 0: raise ValueError("evaluate: the loader gave no batches")
     return dict(loss=loss / n, top1=100 * c1 / n, top5=100 * c5 / n)
 

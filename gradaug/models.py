@@ -14,7 +14,7 @@ from torch import fx
 from torch.fx.passes.split_module import split_module
 from torchvision.models import resnet as tv_resnet
 from torchvision.models.feature_extraction import NodePathTracer
-from .slim import SlimMixin, active_out_channels
+from .slim import SlimMixin, active_out_channels, eval_mode
 from .sampler import ResidualBlock
 
 # %% auto #0
@@ -287,17 +287,15 @@ def _probe_input(model:nn.Module)->torch.Tensor:
 def _module_outputs(model:nn.Module, x:torch.Tensor=None)->dict:
     "Module name -> output of its last call in one forward of `x`, in the order the calls returned."
     x = _probe_input(model) if x is None else x
-    outputs, modes = {}, {m: m.training for m in model.modules()}
+    outputs = {}
     def record(name):
         def hook(module, args, out): outputs.pop(name, None); outputs[name] = out
         return hook
     hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
     try:
-        model.eval()
-        with torch.no_grad(): model(x)
+        with eval_mode(model), torch.no_grad(): model(x)
     finally:
         for h in hooks: h.remove()
-        for m, mode in modes.items(): m.training = mode
     return outputs
 
 def _is_map(t)->bool: return isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[-2]*t.shape[-1] > 1

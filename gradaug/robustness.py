@@ -28,6 +28,7 @@ from .config import ConfigError
 from .data import (DATASETS, DataError, DatasetNotFoundError, DIGITS_MEAN, DIGITS_STD, CIFAR_MEAN, CIFAR_STD,
                           STL10_MEAN, STL10_STD, IMAGENET_MEAN, IMAGENET_STD, digits_tensors, digits_split)
 from .metrics import evaluate
+from .slim import eval_mode
 from .cli import run_command
 
 # %% ../nbs/14_robustness.ipynb #0a2e280d
@@ -322,12 +323,11 @@ class Normalised(nn.Module):
 
 @contextmanager
 def model_state_kept(model:nn.Module):
-    "Inside the block the model may change modes and gradients; after it, each module's mode and each `.grad` are back."
-    modes = {m: m.training for m in model.modules()}
+    "Eval mode (`eval_mode`) and free gradients inside the block; afterwards each module's mode and `.grad` as before."
     grads = {p: (None if p.grad is None else p.grad.clone()) for p in model.parameters()}
-    try: yield model
+    try:
+        with eval_mode(model): yield model
     finally:
-        for m, mode in modes.items(): m.training = mode
         for p, g in grads.items(): p.grad = g
 
 # %% ../nbs/14_robustness.ipynb #fecdd5a6
@@ -364,7 +364,6 @@ def attack_accuracy(model:nn.Module, # a classifier taking normalised images
     wrapped = Normalised(model, mean, std).to(device)
     correct, n = {e: 0 for e in epsilons}, 0
     with model_state_kept(model):
-        model.eval()
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             for e in epsilons:

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
-           'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing', 'active_out_channels', 'slim', 'extract']
+           'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing', 'active_out_channels', 'eval_mode',
+           'slim', 'extract']
 
 # %% ../nbs/00_slim.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -264,6 +265,17 @@ def _convert(model:nn.Module)->list:
         m.slim_name, m.width, m.slim_in, m.slim_out = name, 1.0, True, True
     return slim_layers(model)
 
+# %% ../nbs/00_slim.ipynb #094295ce
+@contextmanager
+def eval_mode(model:nn.Module):
+    "Every module of `model` in eval mode inside the block; afterwards each module back in the mode it had."
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, mode in modes.items(): m.training = mode
+
 # %% ../nbs/00_slim.ipynb #584b7fc4
 def _default_example(layers:list)->torch.Tensor:
     "Zeros shaped for the first layer, on its device and in its dtype."
@@ -278,13 +290,10 @@ def _dry_run(model:nn.Module, x:torch.Tensor, w:float)->tuple:
     calls = []
     def record(m, args): calls.append((m, args[0].shape[-1 if isinstance(m, nn.Linear) else 1]))
     hooks = [m.register_forward_pre_hook(record) for m in slim_layers(model)]
-    modes = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad(), width(model, w): out = model(x)
+        with eval_mode(model), torch.no_grad(), width(model, w): out = model(x)
     finally:
         for h in hooks: h.remove()
-        for m, t in modes.items(): m.training = t
     return out, calls
 
 # %% ../nbs/00_slim.ipynb #22a915e1

@@ -6,7 +6,7 @@
 `nbdev_proc_nbs` is not used: without Quarto it tries to install it with sudo, and it rewrites sidebar.yml, nbdev.yml
 and _modidx.py. This runs the same per-notebook processing (nbdev's `FilterDefaults`: frontmatter, `show_doc` for
 every export, hidden cells removed) into a temporary folder, and writes nothing in the tree but `--out`."""
-import argparse, base64, importlib, inspect, json, re, shutil, sys, tempfile, warnings
+import argparse, base64, importlib, inspect, json, posixpath, re, shutil, sys, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urldefrag
@@ -133,13 +133,6 @@ def resolve(target:str, from_html:str)->tuple:
     return 'page', (Path(from_html).parent/url).as_posix(), anchor
 
 
-def _normal(path:str)->str:
-    parts = []
-    for part in path.split('/'):
-        if part == '..' and parts: parts.pop()
-        elif part not in ('.', ''): parts.append(part)
-    return '/'.join(parts)
-
 
 # --- checks ----------------------------------------------------------------------------------------------------------
 
@@ -156,7 +149,7 @@ def check_links(texts_by_page:dict, pages:list)->list:
                 if kind == 'source':
                     if not (ROOT/path.split('#')[0]).exists(): problems.append(f'{where}: {target}: no such file')
                     continue
-                path = _normal(path)
+                path = posixpath.normpath(path)
                 if path.endswith('.ipynb'): path = path[:-len('.ipynb')] + '.html'
                 if path not in by_html:
                     problems.append(f'{where}: {target}: no page {path} (pages: {", ".join(sorted(by_html))})')

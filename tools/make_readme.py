@@ -20,10 +20,8 @@ with tempfile.TemporaryDirectory() as d:
     subprocess.run([str(Path(sys.executable).parent/'jupyter'), 'nbconvert', '--to', 'markdown', '--execute',
                     '--log-level', 'ERROR', f'{d}/index.ipynb'], check=True, cwd=root/'nbs')
     md = Path(f'{d}/index.md').read_text()
-from nbdev.config import get_config
-cfg = get_config()
-site = cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/') + '/'
-md = re.sub(r'\]\((?![a-z]+:|#)([^)\s]+\.html(?:#[^)\s]*)?)\)', lambda m: f']({site}{m.group(1)})', md)
+from docs import site_url      # tools/docs.py: the site's address, from settings.ini
+md = re.sub(r'\]\((?![a-z]+:|#)([^)\s]+\.html(?:#[^)\s]*)?)\)', lambda m: f']({site_url()}{m.group(1)})', md)
 note = ('<!-- made from nbs/index.ipynb by tools/make_readme.py (nbdev_readme where Quarto exists): '
         'edit the notebook, not this file -->')
 (root/'README.md').write_text(md.replace('# gradaug\n', f'# gradaug\n\n{note}\n', 1).strip() + '\n')
