@@ -5,7 +5,10 @@
 # %% ../nbs/00_slim.ipynb #079a6d5e
 from __future__ import annotations
 import copy, math, warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterable, Optional
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -13,7 +16,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
            'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing', 'active_out_channels', 'eval_mode',
-           'slim', 'extract']
+           'slim', 'extract', 'BNStats', 'recalibrate_bn', 'calibrated']
 
 # %% ../nbs/00_slim.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -398,16 +401,122 @@ def _plain(m:SlimMixin)->nn.Module:
     return new.train(m.training)
 
 def extract(model:nn.Module, # a model converted by slim
-            w:float # width of the sub-network to extract
+            w:float, # width of the sub-network to extract
+            calibrate:Optional[Iterable]=None, # training batches (any iterable) to recalibrate BN statistics on
+            batches:int=100 # with `calibrate`: how many of its batches to average over
            )->nn.Module: # a plain copy with only the active channels
     "A standalone plain-PyTorch copy of `model`'s sub-network at width `w`, with the unused channels removed."
     _check_width(w)
     if not slim_layers(model):
         raise ValueError(f"extract(): {type(model).__name__} has no slimmable layers: "
                          f"call `gradaug.slim(model)` first.")
+    stats = None if calibrate is None else recalibrate_bn(model, calibrate, w, batches)
     new = copy.deepcopy(model)
     set_width(new, w)
+    if stats is not None: _put_stats(new, stats)
     for name, m in list(new.named_modules()):
         for cname, c in list(m.named_children()):
             if isinstance(c, SlimMixin): setattr(m, cname, _plain(c))
     return new
+
+# %% ../nbs/00_slim.ipynb #de6904ca
+@dataclass
+class BNStats:
+    "Running statistics of one sub-network's BN layers, measured by `recalibrate_bn`; apply with `calibrated`."
+    width:float # the width of the sub-network they belong to
+    stats:dict # BN layer name -> (running_mean, running_var) of the channels it uses at `width`
+    batches:int # how many training batches they average
+
+    def __repr__(self): return f"BNStats(width={self.width:g}, layers={len(self.stats)}, batches={self.batches})"
+
+def _running_bns(model:nn.Module)->list:
+    "(name, module) of every BN layer of `model` that keeps running statistics."
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
+
+def _put_stats(model:nn.Module, stats:BNStats)->list:
+    "Copy `stats` into the leading channels of `model`'s BN buffers; (module, mean, var) of what was there before."
+    modules = dict(model.named_modules())
+    unknown = [name for name in stats.stats if name not in modules]
+    if unknown:
+        raise ValueError(f"these BNStats do not belong to {type(model).__name__}: it has no layer "
+                         f"{', '.join(map(repr, unknown[:3]))}; recalibrate this model with recalibrate_bn.")
+    before = []
+    with torch.no_grad():
+        for name, (mean, var) in stats.stats.items():
+            m, c = modules[name], len(mean)
+            before.append((m, m.running_mean[:c].clone(), m.running_var[:c].clone()))
+            m.running_mean[:c].copy_(mean)
+            m.running_var[:c].copy_(var)
+    return before
+
+# %% ../nbs/00_slim.ipynb #07ca8d56
+def _inputs(batch):
+    "The model input of a batch: its first element if it is a (list or tuple) pair, else the batch itself."
+    return batch[0] if isinstance(batch, (list, tuple)) else batch
+
+def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
+    "Forward up to `batches` batches with BN layers in train mode and cumulative averages: (stats, batches seen)."
+    device = next(iter(model.state_dict().values())).device
+    received = {}
+    def record(name):
+        def hook(module, args): received[name] = args[0].shape[1]
+        return hook
+    hooks = [m.register_forward_pre_hook(record(name)) for name, m in bns]
+    try:
+        model.eval()
+        for _, m in bns:
+            m.reset_running_stats()
+            m.momentum = None   # cumulative average: every batch weighs the same
+            m.train()
+        seen = 0
+        for batch in islice(loader, batches):
+            model(_inputs(batch).to(device))
+            seen += 1
+    finally:
+        for h in hooks: h.remove()
+    stats = {name: (m.running_mean[:received[name]].clone(), m.running_var[:received[name]].clone())
+             for name, m in bns if name in received}
+    return stats, seen
+
+@torch.no_grad()
+def recalibrate_bn(model:nn.Module, # a model converted by slim (or any model, at width 1)
+                   loader:Iterable, # training batches: a DataLoader or any iterable of inputs or (input, target) pairs
+                   w:float, # width of the sub-network to recalibrate
+                   batches:int=100 # how many batches of `loader` to average over, >= 1
+                  )->BNStats: # the sub-network's BN statistics; the model is left exactly as it was
+    "Running BN statistics of `model`'s sub-network at width `w`, measured on `loader`, without changing `model`."
+    _check_width(w)
+    if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
+        raise ValueError(f"recalibrate_bn(): batches must be an int >= 1, got {batches!r}.")
+    bns = _running_bns(model)
+    if not bns: raise ValueError(f"recalibrate_bn(): {type(model).__name__} has no BN layer with running statistics.")
+    if w < 1 and not slim_layers(model):
+        raise ValueError(f"recalibrate_bn(): width {w:g} needs a slimmed model; call `gradaug.slim(model)` first.")
+    saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
+             for _, m in bns]
+    modes = {m: m.training for m in model.modules()}
+    try:
+        with width(model, w) if slim_layers(model) else nullcontext():
+            stats, seen = _measure_bn(model, loader, batches, bns)
+    finally:
+        for m, mean, var, tracked, momentum in saved:
+            m.running_mean.copy_(mean); m.running_var.copy_(var); m.num_batches_tracked.copy_(tracked)
+            m.momentum = momentum
+        for m, mode in modes.items(): m.training = mode
+    if not seen: raise ValueError("recalibrate_bn(): the loader gave no batches; pass training batches.")
+    return BNStats(float(w), stats, seen)
+
+@contextmanager
+def calibrated(model:nn.Module, # a model converted by slim
+               stats:BNStats # what recalibrate_bn returned for this model
+              ):
+    "Context manager: `model` at `stats.width` with `stats` in its BN layers; afterwards its own statistics and width."
+    before = _put_stats(model, stats)
+    try:
+        with width(model, stats.width) if slim_layers(model) else nullcontext(): yield model
+    finally:
+        with torch.no_grad():
+            for m, mean, var in before:
+                m.running_mean[:len(mean)].copy_(mean)
+                m.running_var[:len(var)].copy_(var)

@@ -11,7 +11,8 @@ from fastcore.script import anno_parser
 ROOT = Path(__file__).resolve().parents[1]
 
 COMMANDS = {'gradaug-train': ('gradaug.cli', 'train_main'), 'gradaug-eval': ('gradaug.cli', 'eval_main'),
-            'gradaug-robustness': ('gradaug.robustness', 'robustness_main')}
+            'gradaug-robustness': ('gradaug.robustness', 'robustness_main'),
+            'gradaug-cam': ('gradaug.cam', 'cam_main')}
 
 def command(name:str)->list:
     "How to run the console script `name` (a key of `COMMANDS`) of the current environment."
