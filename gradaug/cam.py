@@ -42,7 +42,7 @@ def _hook_counts(model:nn.Module)->list:
 
 @contextmanager
 def model_kept(model:nn.Module):
-    "Context manager: afterwards every module in its own mode, each parameter's `.grad` as it was, no hook added."
+    "Context manager: eval mode inside; afterwards each module in its own mode, each `.grad` as it was, no new hook."
     grads = [(p, p.grad, None if p.grad is None else p.grad.clone()) for p in model.parameters()]
     hooks = _hook_counts(model)
     try:
@@ -121,7 +121,7 @@ def column_heading(column:CamColumn)->str:
 
 @torch.no_grad()
 def predict(column:CamColumn, images:torch.Tensor)->tuple:
-    "(predicted classes, their probabilities) of the column's (sub-)network on `images`, in eval mode."
+    "(probabilities, predicted classes) of the column's (sub-)network on `images`, in eval mode."
     device = next(column.model.parameters()).device
     with eval_mode(column.model), subnetwork(column.model, column.width, column.bn_stats):
         probabilities = column.model(images.to(device)).float().softmax(1).cpu()
