@@ -68,6 +68,7 @@ class TrainConfig:
         device:str='auto', # 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'
         amp:Literal['auto', 'bf16', 'fp16', 'off']='auto', # autocast; 'auto' is bf16 (else fp16) on CUDA, off on CPU
         channels_last:bool=True, # channels-last memory format on CUDA
+        cudnn_benchmark:bool=True, # cuDNN autotuning on CUDA: each new conv shape is timed once, then cached
         workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
         threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
         out:str='', # run folder; '' gives runs/{name}-{timestamp}

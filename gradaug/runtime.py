@@ -47,6 +47,7 @@ class Runtime:
     channels_last: bool                # inputs and weights in channels-last memory format
     workers: int                       # DataLoader worker processes
     threads: int                       # PyTorch CPU threads
+    cudnn_benchmark: bool = True       # cuDNN autotuning of convolutions on CUDA
     def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
 def select_runtime(cfg:TrainConfig)->Runtime:
@@ -55,7 +56,7 @@ def select_runtime(cfg:TrainConfig)->Runtime:
     workers = cfg.workers if cfg.workers >= 0 else (
         0 if cfg.dataset == 'digits' or device.type == 'cpu' else min(8, os.cpu_count() or 1))
     return Runtime(device, select_amp(cfg.amp, device), cfg.channels_last and device.type == 'cuda', workers,
-                   cfg.threads or idle_cores())
+                   cfg.threads or idle_cores(), cfg.cudnn_benchmark)
 
 # %% ../nbs/09_runtime.ipynb #72612b44
 def seed_everything(seed:int):
@@ -69,6 +70,6 @@ def apply_runtime(runtime:Runtime, seed:int=None # also seed the global generato
         torch.set_num_threads(runtime.threads)
         torch.set_flush_denormal(True)
     else:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if seed is not None: seed_everything(seed)

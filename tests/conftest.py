@@ -50,3 +50,6 @@ def cli(monkeypatch, capsys, tmp_path):
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out, err)
     return run
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', "gpu: needs a CUDA GPU (settings.ini's tst_flags); skipped with a reason elsewhere")
