@@ -109,7 +109,7 @@ def _buckets(tensors:list, bucket_bytes:int)->list:
     return buckets
 
 def allreduce_mean(tensors:list, # tensors to average across ranks, in place (same shapes and order on every rank)
-                   process_group=None, # the group to average over (None: the default group)
+                   process_group:dist.ProcessGroup=None, # the group to average over (None: the default group)
                    bucket_bytes:int=25*1024**2 # flatten into buckets of at most this many bytes (DDP's default)
                   )->int: # the number of all-reduce calls made
     "Average `tensors` across the ranks of `process_group` in place, one all-reduce per flattened bucket."
