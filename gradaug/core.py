@@ -18,7 +18,7 @@ from .loss import SoftTargetLoss
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['StepResult', 'GradAug', 'allreduce_mean']
+__all__ = ['StepResult', 'GradAug']
 
 # %% ../nbs/05_core.ipynb #9b0cbfa1
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _buckets(tensors:list, bucket_bytes:int)->list:
         buckets.append(bucket)
     return buckets
 
-def allreduce_mean(tensors:list, # tensors to average across ranks, in place (same shapes and order on every rank)
+def _allreduce_mean(tensors:list, # tensors to average across ranks, in place (same shapes and order on every rank)
                    process_group:dist.ProcessGroup=None, # the group to average over (None: the default group)
                    bucket_bytes:int=25*1024**2 # flatten into buckets of at most this many bytes (DDP's default)
                   )->int: # the number of all-reduce calls made
@@ -139,4 +139,4 @@ def sync_gradients(self:GradAug)->int:
     module = self.ddp.module
     tensors = [p.grad for p in module.parameters() if p.requires_grad]
     if self.ddp.broadcast_buffers: tensors += [b for b in module.buffers() if b.is_floating_point()]
-    return allreduce_mean(tensors, self.ddp.process_group, self.ddp.bucket_bytes_cap)
+    return _allreduce_mean(tensors, self.ddp.process_group, self.ddp.bucket_bytes_cap)
