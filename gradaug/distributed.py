@@ -74,10 +74,17 @@ def init_distributed(device:torch.device, # the device the config chose
         device = torch.device('cuda', env.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        init = 'env://' if env.launcher == 'torchrun' else f'tcp://{env.master_addr}:{env.master_port}'
-        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', init_method=init, rank=env.rank,
-                                world_size=env.world_size, timeout=datetime.timedelta(seconds=timeout_s))
+        timeout = datetime.timedelta(seconds=timeout_s)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', store=_attempt_store(env, timeout),
+                                rank=env.rank, world_size=env.world_size, timeout=timeout)
     return device
+
+def _attempt_store(env:DistEnv, timeout:datetime.timedelta)->dist.Store:
+    "The rendezvous store, its keys prefixed by torchrun's restart count (a restart must not read a dead worker's)."
+    agent_hosts = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+    store = dist.TCPStore(env.master_addr, env.master_port, env.world_size, is_master=not agent_hosts and env.rank == 0,
+                          timeout=timeout)
+    return dist.PrefixStore(f"gradaug/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 def is_distributed()->bool: return dist.is_available() and dist.is_initialized()
 def world_size()->int: return dist.get_world_size() if is_distributed() else 1

@@ -66,3 +66,11 @@ def test_resume_with_another_world_size_refused(runs, cli):
     res = cli(f"resume={tmp/'runs'/'straight'}", 'epochs=3', 'threads=1', 'progress=false')
     assert res.returncode != 0
     assert 'was written by a run of 2 processes, but this one has 1' in res.stderr + res.stdout
+
+def test_slurm_environment_parsing():
+    from gradaug.distributed import DistributedError, dist_env
+    slurm = dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1', MASTER_ADDR='n0', MASTER_PORT='29500')
+    env = dist_env(slurm)
+    assert (env.rank, env.world_size, env.local_rank, env.launcher) == (3, 4, 1, 'slurm')
+    with pytest.raises(DistributedError, match='MASTER_PORT is not set'):
+        dist_env({k: v for k, v in slurm.items() if k != 'MASTER_PORT'})
