@@ -16,7 +16,7 @@ from .config import ConfigError, TrainConfig, build_model
 # %% auto #0
 __all__ = ['CheckpointError', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'RunFolderError',
            'make_run_dir', 'new_run_dir', 'RunLock', 'find_checkpoint', 'load_weights', 'model_from_checkpoint',
-           'load_model']
+           'load_model', 'check_world_size']
 
 # %% ../nbs/10_checkpoint.ipynb #aec8c5d7
 class CheckpointError(Exception):
@@ -220,3 +220,17 @@ def load_model(path_or_run:Union[str, Path], # a checkpoint file or a run folder
     path = find_checkpoint(path_or_run)
     model, cfg = model_from_checkpoint(load_checkpoint(path, map_location=device), path)
     return model.to(device), cfg
+
+# %% ../nbs/10_checkpoint.ipynb #97e33b9f
+def check_world_size(state:dict, # a loaded training checkpoint
+                     world_size:int, # processes of the run that wants to resume it
+                     path:Union[str, Path]='the checkpoint' # where `state` came from, for the message
+                    ):
+    "Refuse to resume `state` with a different number of processes than wrote it."
+    saved = state.get('world_size', 1)
+    if saved == world_size: return
+    launch = 'one process (no torchrun)' if saved == 1 else f'{saved} processes (torchrun --nnodes x --nproc-per-node)'
+    raise CheckpointError(
+        f"{path} was written by a run of {saved} process{'es' if saved > 1 else ''}, but this one has {world_size}: "
+        f"its data shards, per-process batch and random states depend on that number. Resume it with {launch}, or "
+        f"start a new run from its weights with init=RUN_FOLDER (and out= a new folder)")

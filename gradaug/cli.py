@@ -21,6 +21,7 @@ from .checkpoint import (CheckpointError, RunFolderError, find_checkpoint, load_
                                 model_from_checkpoint)
 from .metrics import evaluate
 from .train import NonFiniteLossError, TrainingInterrupted, train
+from .distributed import primary_log
 
 # %% ../nbs/13_cli.ipynb #8a0f0b04
 USER_ERRORS = (ConfigError, CheckpointError, RunFolderError, DataError, NonFiniteLossError)
@@ -62,7 +63,7 @@ def train_config(overrides:list, # 'key=value' strings; `resume=RUN_FOLDER` cont
                 )->TrainConfig:
     "The config `gradaug-train` runs for these arguments."
     resume = [o for o in overrides if o.split('=', 1)[0].strip() == 'resume']
-    if not resume: return load_config(config, overrides)
+    if not resume or parse_overrides(resume[-1:])['resume'] == 'auto': return load_config(config, overrides)
     if config is not None:
         raise ConfigError("resume= continues a run with the config saved in its folder; leave out --config")
     run = parse_overrides(resume[-1:])['resume']
@@ -98,7 +99,7 @@ def _train_command(overrides, config, list_configs, list_settings, print_config)
     if list_settings: return print(settings_text())
     cfg = train_config(overrides, config)
     if print_config: return print(yaml.safe_dump(config_dict(cfg), sort_keys=False), end='')
-    print(_report(train(cfg)))
+    primary_log(print)(_report(train(cfg)))   # under torchrun: rank 0 reports
 
 @call_parse
 def train_main(overrides:Param("settings as key=value, after --config (e.g. epochs=5 sizes=[32,28,24]); "

@@ -72,8 +72,9 @@ class TrainConfig:
         workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
         threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
         out:str='', # run folder; '' gives runs/{name}-{timestamp}
-        resume:str='', # run folder to continue from its checkpoint (see resume_config); '' starts a new run
+        resume:str='', # run folder to continue (see resume_config); '': a new run; 'auto': out, if it has a checkpoint
         checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0
+        scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)
         progress:bool=True, # show a progress bar
     ):
         for key, value in dict(locals()).items():
@@ -191,7 +192,7 @@ def _combination_errors(c:TrainConfig)->list:
     need(not c.milestones or c.schedule == 'multistep',
          f"milestones={c.milestones} are only used with schedule='multistep'")
     need(c.warmup_epochs < c.epochs, f"warmup_epochs={c.warmup_epochs} must be less than epochs={c.epochs}")
-    need(not (c.resume and c.out) or Path(c.out) == Path(c.resume),
+    need(c.resume in ('', 'auto') or not c.out or Path(c.out) == Path(c.resume),
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 

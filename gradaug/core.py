@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from torch import nn
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
@@ -46,6 +48,7 @@ class GradAug:
         if transform is not None and not callable(transform):
             raise TypeError(f"GradAug transform must be callable on a batch, got {transform!r}.")
         self.model, self.transform = model, transform
+        self.ddp = _check_ddp(model)   # the DDP wrapper when `model` is one: `step` then all-reduces once itself
         self.soft_loss = SoftTargetLoss() if soft_loss is None else soft_loss
 
     def __repr__(self):
@@ -59,7 +62,7 @@ def step(self:GradAug,
          criterion, # full-network loss, `criterion(output, y)`
          widths:list=None, # explicit sub-network widths for this step (overrides the sampler)
          scaler:torch.amp.GradScaler=None, # a `torch.amp.GradScaler` for fp16 training
-         no_sync:Callable=None, # context factory wrapping every pass but the last (DDP: `ddp_model.no_sync`)
+         no_sync:Callable=None, # DDP's reducer instead: wraps every pass but the last (`ddp_model.no_sync`)
          loss_scale:float=1.0, # multiplies every loss: 1/k when accumulating gradients over k steps
          amp_dtype:torch.dtype=None # run forwards under `torch.autocast` with this dtype
         )->StepResult:
@@ -67,12 +70,13 @@ def step(self:GradAug,
     cfgs = self.sampler.sample() if widths is None else [_check_width(w) for w in widths]
     activate = self.sampler.activate if widths is None else width
     last = len(cfgs)
+    net = self.model if self.ddp is None or no_sync is not None else self.ddp.module   # skips DDP's reducer
     amp = (lambda: torch.autocast(x.device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext
     def backward(loss):
         with quiet_grad_layout():   # sliced leaves accumulate into views of .grad, on purpose
             (loss*loss_scale if scaler is None else scaler.scale(loss*loss_scale)).backward()
     with (no_sync() if no_sync is not None and last > 0 else nullcontext()):
-        with amp(): output = self.model(x); loss = criterion(output, y)
+        with amp(): output = net(x); loss = criterion(output, y)
         backward(loss)
     soft, sub_losses = output.detach(), []
     for i, cfg in enumerate(cfgs, 1):
@@ -80,7 +84,59 @@ def step(self:GradAug,
         sync = no_sync is None or i == last
         slicing = graph_slicing(self.model) if no_sync is not None and sync else nullcontext()
         with (nullcontext() if sync else no_sync()), slicing, activate(self.model, cfg), bn_batch_stats(self.model):
-            with amp(): sub_loss = self.soft_loss(self.model(xi), soft)
+            with amp(): sub_loss = self.soft_loss(net(xi), soft)
             backward(sub_loss)
         sub_losses.append(sub_loss.detach())
+    if net is not self.model: self.sync_gradients()
     return StepResult(soft, loss.detach(), sub_losses)
+
+# %% ../nbs/05_core.ipynb #648bff54
+def _buckets(tensors:list, bucket_bytes:int)->list:
+    "`tensors` grouped by device and dtype, in order, into lists of at most `bucket_bytes` (a larger tensor alone)."
+    groups = {}
+    for t in tensors: groups.setdefault((t.device, t.dtype), []).append(t)
+    buckets = []
+    for same_kind in groups.values():
+        bucket, size = [], 0
+        for t in same_kind:
+            nbytes = t.numel() * t.element_size()
+            if bucket and size + nbytes > bucket_bytes:
+                buckets.append(bucket)
+                bucket, size = [], 0
+            bucket.append(t)
+            size += nbytes
+        buckets.append(bucket)
+    return buckets
+
+def _allreduce_mean(tensors:list, # tensors to average across ranks, in place (same shapes and order on every rank)
+                   process_group:dist.ProcessGroup=None, # the group to average over (None: the default group)
+                   bucket_bytes:int=25*1024**2 # flatten into buckets of at most this many bytes (DDP's default)
+                  )->int: # the number of all-reduce calls made
+    "Average `tensors` across the ranks of `process_group` in place, one all-reduce per flattened bucket."
+    world = dist.get_world_size(process_group)
+    buckets = _buckets([t for t in tensors if t is not None], bucket_bytes)
+    for bucket in buckets:
+        flat = torch.cat([t.detach().reshape(-1) for t in bucket])
+        dist.all_reduce(flat, group=process_group)   # SUM: gloo has no AVG
+        flat.div_(world)
+        for t, chunk in zip(bucket, flat.split([t.numel() for t in bucket])): t.detach().copy_(chunk.view_as(t))
+    return len(buckets)
+
+# %% ../nbs/05_core.ipynb #ec3a3bd8
+def _check_ddp(model:nn.Module)->DistributedDataParallel:
+    "`model` if it is a DDP wrapper GradAug can train (None if it is no DDP wrapper); refuses `static_graph=True`."
+    if not isinstance(model, DistributedDataParallel): return None
+    if model.static_graph: raise ValueError(
+        "GradAug cannot train a DistributedDataParallel model built with static_graph=True: PyTorch's reducer then "
+        "expects every parameter's autograd hook in every backward and fails with 'expect_autograd_hooks_ INTERNAL "
+        "ASSERT FAILED' when a backward runs outside DDP's forward (an open PyTorch bug). Wrap the model with "
+        "DistributedDataParallel(model) without static_graph; GradAug all-reduces the gradients once per step itself.")
+    return model
+
+@patch
+def sync_gradients(self:GradAug)->int:
+    "Average the gradients (and float buffers, if DDP broadcasts buffers) of the DDP model across ranks; all-reduces."
+    module = self.ddp.module
+    tensors = [p.grad for p in module.parameters() if p.requires_grad]
+    if self.ddp.broadcast_buffers: tensors += [b for b in module.buffers() if b.is_floating_point()]
+    return _allreduce_mean(tensors, self.ddp.process_group, self.ddp.bucket_bytes_cap)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import csv, json, math
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 import torch
 from torch import nn
 from .slim import eval_mode
@@ -32,7 +32,8 @@ def evaluate(model:nn.Module, # a classifier
              loader, # iterable of (images, labels) batches
              device:torch.device=None, # where to compute (default: where the model's parameters are)
              amp_dtype:torch.dtype=None, # autocast dtype, None for float32
-             channels_last:bool=False # feed inputs in channels-last memory format
+             channels_last:bool=False, # feed inputs in channels-last memory format
+             reduce:Callable=None # sums a list of numbers over processes that each saw a shard (None: just this one)
             )->dict: # {'loss', 'top1', 'top5'}, accuracies in %
     "Mean loss and top-1/top-5 accuracy of `model` on `loader`, in eval mode (the model's own mode is restored)."
     device = _model_device(model) if device is None else torch.device(device)
@@ -46,6 +47,7 @@ def evaluate(model:nn.Module, # a classifier
             loss += float(nn.functional.cross_entropy(out, y, reduction='sum'))
             a, b = topk_correct(out, y)
             c1, c5, n = c1 + int(a), c5 + int(b), n + len(y)
+    if reduce is not None: n, loss, c1, c5 = reduce([n, loss, c1, c5])
     if n == 0: raise ValueError("evaluate: the loader gave no batches")
     return dict(loss=loss / n, top1=100 * c1 / n, top5=100 * c5 / n)
 

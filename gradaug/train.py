@@ -22,6 +22,11 @@ from .runtime import Runtime, select_runtime, apply_runtime
 from .checkpoint import (CheckpointError, RunFolderError, RunLock, load_checkpoint, load_weights, make_run_dir,
                                 new_run_dir, rng_state, save_checkpoint, set_rng_state)
 from .metrics import evaluate as evaluate_model, divergence_warnings, plot_history, write_metrics
+from .checkpoint import check_world_size
+from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
+                                 gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
+                                 rank, rank_generator, rank_rng, reduce_sums, running_share, shard_loaders,
+                                 wrap_model, world_size)
 
 # %% auto #0
 __all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler',
@@ -55,7 +60,7 @@ def build_mix(cfg:TrainConfig, num_classes:int, generator:torch.Generator=None):
 # %% ../nbs/12_train.ipynb #6da94e1c
 def build_optimizer(cfg:TrainConfig, model:nn.Module)->torch.optim.SGD:
     "SGD with the momentum, Nesterov flag and weight decay of `cfg`."
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum, nesterov=cfg.nesterov,
                            weight_decay=cfg.weight_decay)
 
 def lr_factor(step:int, # optimizer steps taken so far
@@ -89,21 +94,24 @@ class Trainer:
                  criterion:nn.Module=None, # full-network loss (default cross-entropy, which takes soft targets too)
                  log=print # where messages go
                 ):
-        self.cfg, self.log = cfg, log
+        self.cfg, self.log = cfg, primary_log(log)
         self.runtime = select_runtime(cfg) if runtime is None else runtime
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
         self.train_loader, self.test_loader, self.num_classes, self.in_chans = get_loaders(
             cfg.dataset, cfg.batch_size, self.runtime.workers, self.device.type == 'cuda', cfg.data_root,
             cfg.download, cfg.low_labels, cfg.seed, cfg.eval_batch_size, cfg.augment, cfg.steps_per_epoch)
+        self.train_loader, self.test_loader = shard_loaders(self.train_loader, self.test_loader,
+                                                            cfg.steps_per_epoch)   # this rank's shards
         self.steps_per_epoch = len(self.train_loader)
-        self.run_dir = self._run_dir()
+        self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
         self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
         self.model = self._build_model()
-        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
-        self.gradaug = build_gradaug(cfg, self.model, self.aug_generator)
+        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)   # sub-networks: the same on every rank
         memory_format = torch.channels_last if self.runtime.channels_last else torch.preserve_format
         self.model.to(self.device, memory_format=memory_format)
-        self.mix = build_mix(cfg, self.num_classes, self.aug_generator)
+        self.gradaug = build_gradaug(cfg, wrap_model(self.model, self.device), self.aug_generator)
+        self.mix_generator = rank_generator(self.aug_generator, cfg.seed)     # batch mixing: each rank its own
+        self.mix = build_mix(cfg, self.num_classes, self.mix_generator)
         self.criterion = nn.CrossEntropyLoss() if criterion is None else criterion
         self.optimizer = build_optimizer(cfg, self.model)
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
@@ -119,7 +127,8 @@ class Trainer:
     @property
     def generators(self)->dict:
         return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
-                    test_loader=self.test_loader.generator)
+                    test_loader=self.test_loader.generator,
+                    **({} if self.mix_generator is self.aug_generator else dict(mix=self.mix_generator)))
     def _reset_running(self): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
 
     def __repr__(self):
@@ -174,8 +183,9 @@ def state_dict(self:Trainer)->dict:
     return dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                 scheduler=self.scheduler.state_dict(), scaler=None if self.scaler is None else self.scaler.state_dict(),
                 epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, global_step=self.global_step,
-                running=dict(self.running), history=list(self.history), config=config_dict(self.run_config),
-                model_info=dict(num_classes=self.num_classes, in_chans=self.in_chans), rng=rng_state(self.generators))
+                running=reduce_sums(self.running), history=list(self.history), config=config_dict(self.run_config),
+                model_info=dict(num_classes=self.num_classes, in_chans=self.in_chans), rng=rng_state(self.generators),
+                world_size=world_size(), rank_rng=gather_objects(rng_state(self.generators)))
 
 @patch
 def load_state_dict(self:Trainer, state:dict):
@@ -183,6 +193,7 @@ def load_state_dict(self:Trainer, state:dict):
     missing = [k for k in ('model', 'optimizer', 'config', 'rng', 'epoch', 'global_step') if k not in state]
     if missing: raise CheckpointError(f"{self.checkpoint_path} is not a gradaug training checkpoint (no "
                                       f"{', '.join(missing)}); it cannot be resumed")
+    check_world_size(state, world_size(), self.checkpoint_path)
     saved, now = state['config'], config_dict(self.run_config)
     ignored = set(RESUMABLE_KEYS) | {'out', 'resume'}
     diff = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in ignored and saved.get(k) != v]
@@ -193,9 +204,9 @@ def load_state_dict(self:Trainer, state:dict):
     self.scheduler.load_state_dict(state['scheduler'])
     if self.scaler is not None and state['scaler'] is not None: self.scaler.load_state_dict(state['scaler'])
     self.epoch, self.batch_in_epoch, self.global_step = state['epoch'], state['batch_in_epoch'], state['global_step']
-    self.running, self.history = dict(state['running']), list(state['history'])
+    self.running, self.history = running_share(state['running']), list(state['history'])
     self.checkpoint_step = state['global_step']
-    set_rng_state(state['rng'], self.generators)
+    set_rng_state(rank_rng(state), self.generators)
 
 # %% ../nbs/12_train.ipynb #deefb766
 @patch
@@ -205,8 +216,9 @@ def save(self:Trainer)->Path:
     if bad: raise NonFiniteLossError(f"non-finite weights after step {self.global_step} ({', '.join(bad[:3])}"
                                      f"{', ...' if len(bad) > 3 else ''}) although the losses were finite; training "
                                      f"stopped and {self._kept()}. Try a lower lr or warmup_epochs.")
-    save_checkpoint(self.state_dict(), self.checkpoint_path)
-    self.checkpoint_step, self._checkpoint_stat = self.global_step, _stat(self.checkpoint_path)
+    state = self.state_dict()   # on every rank: it gathers their random states
+    written = from_primary(lambda: _stat(save_checkpoint(state, self.checkpoint_path)))   # rank 0 writes, all wait
+    self.checkpoint_step, self._checkpoint_stat = self.global_step, written
     return self.checkpoint_path
 
 # %% ../nbs/12_train.ipynb #44e31c27
@@ -267,11 +279,12 @@ def train_epoch(self:Trainer)->dict:
     "Train the rest of the current epoch (all of it, or from `batch_in_epoch` after a resume); return its metrics."
     self.train_loader.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.batch_size)
     self.model.train()
-    t0, n0 = time.perf_counter(), self.running['images']
+    t0, n0 = time.perf_counter(), all_reduce_sum([self.running['images']])[0]
     with tqdm(total=self.steps_per_epoch, initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
-              disable=not self.cfg.progress, leave=False, dynamic_ncols=True, file=sys.stderr) as bar:
+              disable=not (self.cfg.progress and is_primary()), leave=False, dynamic_ncols=True,
+              file=sys.stderr) as bar:
         self.train_batches(self.train_loader, bar)
-    r, dt = self.running, time.perf_counter() - t0
+    r, dt = reduce_sums(self.running), time.perf_counter() - t0   # summed over the ranks
     return dict(train_loss=r['loss'] / r['images'], train_sub_loss=r['sub_loss'] / r['images'],
                 train_acc=100 * r['correct'] / r['images'], images_per_s=(r['images'] - n0) / max(dt, 1e-9))
 
@@ -309,7 +322,8 @@ def _stop_if_asked(self:Trainer):
 @patch
 def evaluate(self:Trainer)->dict:
     "Loss, top-1 and top-5 of the model on the test set."
-    return evaluate_model(self.model, self.test_loader, self.device, self.amp_dtype, self.runtime.channels_last)
+    return evaluate_model(self.model, self.test_loader, self.device, self.amp_dtype, self.runtime.channels_last,
+                          reduce=all_reduce_sum)   # each rank evaluates its shard; the counts are added
 
 @patch
 def summary(self:Trainer)->dict:
@@ -324,6 +338,7 @@ def summary(self:Trainer)->dict:
                 warnings=divergence_warnings(h, self.num_classes), **files)
 
 @patch
+@primary_only
 def _write_logs(self:Trainer, final:bool=False # also redraw the plot if it was drawn less than 30 s ago
                ):
     "Write metrics.csv/json; redraw the learning curve at most every 30 s (a drawing takes about 1 s), and at the end."
@@ -362,9 +377,9 @@ def _epoch(self:Trainer)->dict:
 def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this many global steps: simulates a kill
        )->dict: # summary()
     "Train the remaining epochs, evaluating, logging and checkpointing after each; return the summary."
-    with RunLock(self.run_dir, log=self.log), self._stop_on_signals():
-        self._check_folder_unchanged()
-        save_config(self.run_config, self.run_dir/'config.yaml')
+    with on_primary(RunLock(self.run_dir, log=self.log)), self._stop_on_signals():
+        from_primary(self._check_folder_unchanged)
+        from_primary(lambda: save_config(self.run_config, self.run_dir/'config.yaml'))
         while self.epoch < self.cfg.epochs:
             if max_steps is not None and max_steps - self.global_step < self.steps_per_epoch - self.batch_in_epoch:
                 self.train_loader.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.batch_size)
@@ -385,9 +400,14 @@ def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this m
 
 # %% ../nbs/12_train.ipynb #15a29b2f
 def train(cfg:TrainConfig, log=print)->dict:
-    "Apply `cfg`'s runtime, build a `Trainer` for it, fit it, and return its summary."
-    runtime = select_runtime(cfg)
-    apply_runtime(runtime, cfg.seed)
-    trainer = Trainer(cfg, runtime, log=log)
-    log(repr(trainer))
-    return trainer.fit()
+    "Apply `cfg`'s runtime (joining torchrun's process group if there is one), build a `Trainer`, fit it; its summary."
+    with distributed_session(cfg, select_runtime(cfg)) as runtime:
+        apply_runtime(runtime, cfg.seed + rank())   # each rank its own data augmentation
+        trainer = Trainer(elastic_config(cfg), runtime, log=log)
+        trainer.log(repr(trainer))
+        trainer.log(batch_text(cfg))
+        return trainer.fit()
+
+if __name__ == '__main__' and '__file__' in globals():   # python -m gradaug.train, torchrun -m gradaug.train
+    import importlib
+    importlib.import_module('gradaug.cli').train_main()

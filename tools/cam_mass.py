@@ -1,4 +1,4 @@
-"""Where the class activation maps of the reference digit models fall on two-digit canvases, for nbs/16_cam.ipynb.
+"""Where the class activation maps of the reference digit models fall on two-digit canvases, for nbs/15_cam.ipynb.
 
 For each seed s with models in nbs/_reference_models/, builds `--canvases` canvases of seed s (`digit_canvases`: two
 test digits of one class, one in each half) and computes Grad-CAM (default target layer, target = the canvas' class)

@@ -1,4 +1,4 @@
-"""Accuracy against width of the reference digit models, with and without BN recalibration, for nbs/16_cam.ipynb.
+"""Accuracy against width of the reference digit models, with and without BN recalibration, for nbs/15_cam.ipynb.
 
 For each reference checkpoint (baseline, GradAug and GradAug* of every seed in nbs/_reference_models/), slims the
 model if it was trained without sub-networks (the baseline; `slim` keeps its weights and its function at width 1), then

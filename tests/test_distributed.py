@@ -1,0 +1,76 @@
+"""gradaug-train under torchrun: 2 CPU processes (gloo) on the digits.
+
+One uninterrupted run and one whose rank 1 dies once, restarted by torchrun (--max-restarts=1): both finish, the
+ranks agree, the restarted run ends with the same weights, the reported accuracy is that of one process evaluating
+the same weights, and resuming with another number of processes is refused."""
+import os, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from gradaug.checkpoint import load_model
+from gradaug.data import get_test_loader
+from gradaug.metrics import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+# 2 epochs of 6 global steps (2 x 16 images), a checkpoint every 4 steps; rank 1 dies before step 11 (epoch 2)
+SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=16', 'n=2', 'progress=false', 'threads=1',
+            'checkpoint_every=4', 'eval_batch_size=500']
+DIE_AT = 10
+
+def torchrun(tmp:Path, name:str, *extra, die_at:int=None)->subprocess.CompletedProcess:
+    "Run the worker script under torchrun with 2 processes, from `tmp`; rank dumps go to tmp/name-dumps."
+    dumps = tmp/f'{name}-dumps'
+    dumps.mkdir()
+    env = {**os.environ, 'PYTHONPATH': f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1',
+           'GRADAUG_TEST_DUMP': str(dumps), 'GRADAUG_TEST_DIE_AT': str(-1 if die_at is None else die_at)}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', *extra,
+           str(ROOT/'tests'/'torchrun_worker.py'), *SETTINGS, f'out=runs/{name}']
+    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    "The uninterrupted run and the restarted one (completed processes), and their folder."
+    tmp = tmp_path_factory.mktemp('torchrun')
+    return tmp, torchrun(tmp, 'straight'), torchrun(tmp, 'restarted', '--max-restarts=1', die_at=DIE_AT)
+
+def dumps(tmp:Path, name:str, attempt:int)->list:
+    return [torch.load(tmp/f'{name}-dumps'/f'rank{r}-attempt{attempt}.pt') for r in range(2)]
+
+def test_smoke_run_ranks_agree(runs):
+    tmp, straight, _ = runs
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert sorted(p.name for p in (tmp/'runs').iterdir()) == ['restarted', 'straight']
+    assert 'global batch 32 (16 per process x 2 processes)' in straight.stdout
+    assert straight.stdout.count('final test top-1') == 1                  # rank 0 reports, rank 1 does not
+    ranks = dumps(tmp, 'straight', 0)
+    assert ranks[0]['steps'] == 12
+    for k, v in ranks[0]['model'].items(): torch.testing.assert_close(v, ranks[1]['model'][k], rtol=0, atol=0)
+
+def test_rank_dies_and_restart_resumes_exactly(runs):
+    tmp, straight, restarted = runs
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert not (tmp/'restarted-dumps'/'rank0-attempt0.pt').exists()        # the first attempt did not finish
+    assert 'resuming runs/restarted at epoch 2 of 2, step 8' in restarted.stdout
+    final, reference = dumps(tmp, 'restarted', 1)[0], dumps(tmp, 'straight', 0)[0]
+    for k, v in final['model'].items(): torch.testing.assert_close(v, reference['model'][k], rtol=0, atol=0)
+
+def test_distributed_eval_equals_one_process(runs):
+    tmp = runs[0]
+    reported = dumps(tmp, 'straight', 0)[0]['history'][-1]
+    model, cfg = load_model(tmp/'runs'/'straight')
+    alone = evaluate(model, get_test_loader('digits', 1000))
+    assert reported['test_top1'] == alone['top1'] and reported['test_top5'] == alone['top5']
+    assert reported['test_loss'] == pytest.approx(alone['loss'], rel=1e-6)
+
+def test_resume_with_another_world_size_refused(runs, cli):
+    tmp = runs[0]
+    res = cli(f"resume={tmp/'runs'/'straight'}", 'epochs=3', 'threads=1', 'progress=false')
+    assert res.returncode != 0
+    assert 'was written by a run of 2 processes, but this one has 1' in res.stderr + res.stdout
+
+def test_slurm_environment_parsing():
+    from gradaug.distributed import DistributedError, dist_env
+    slurm = dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1', MASTER_ADDR='n0', MASTER_PORT='29500')
+    env = dist_env(slurm)
+    assert (env.rank, env.world_size, env.local_rank, env.launcher) == (3, 4, 1, 'slurm')
+    with pytest.raises(DistributedError, match='MASTER_PORT is not set'):
+        dist_env({k: v for k, v in slurm.items() if k != 'MASTER_PORT'})
