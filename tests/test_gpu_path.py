@@ -45,10 +45,11 @@ def test_workers_resume_mid_epoch_order_exact_augmentation_not():
     for (x, y), (xr, yr) in zip(exact[2:], exact_resumed): assert torch.equal(x, xr) and torch.equal(y, yr)
 
 def test_trainer_with_workers_resumes_exactly_without_augmentation(tmp_path):
-    a = trainer(tmp_path/'straight', workers=2, augment=False); a.fit()
+    short = dict(workers=2, augment=False, steps_per_epoch=3)   # 2 epochs of 3 steps; cut mid-epoch 2
+    a = trainer(tmp_path/'straight', **short); a.fit()
     assert a.runtime.workers == 2 and a.train_loader.persistent_workers
-    b = trainer(tmp_path/'cut', workers=2, augment=False); b.fit(max_steps=4)
-    c = trainer(tmp_path/'cut', workers=2, augment=False, resume=str(tmp_path/'cut')); c.fit()
+    b = trainer(tmp_path/'cut', **short); b.fit(max_steps=4)
+    c = trainer(tmp_path/'cut', resume=str(tmp_path/'cut'), **short); c.fit()
     assert same_weights(a.model, c.model)
     assert [h['train_loss'] for h in a.history] == [h['train_loss'] for h in c.history]
 
@@ -68,15 +69,16 @@ class InfGradAt(nn.Module):
 def test_fp16_gradscaler_state_survives_a_resume(tmp_path):
     "fp16 autocast + GradScaler on CPU: a skipped step, a cut, a resume; bit-identical to the unstopped run."
     fp16 = Runtime(torch.device('cpu'), torch.float16, False, 0, 1)
-    a = trainer(tmp_path/'straight', fp16, InfGradAt(2)); a.fit()
-    b = trainer(tmp_path/'cut', fp16, InfGradAt(2)); b.fit(max_steps=4)
+    short = dict(steps_per_epoch=3, batch_size=25)   # fp16 convolutions are slow on a CPU: 6 small steps
+    a = trainer(tmp_path/'straight', fp16, InfGradAt(2), **short); a.fit()
+    b = trainer(tmp_path/'cut', fp16, InfGradAt(2), **short); b.fit(max_steps=4)
     assert b.scaler.get_scale() == 32768.                                 # step 2 was skipped, the scale halved
-    c = trainer(tmp_path/'cut', fp16, resume=str(tmp_path/'cut'))
+    c = trainer(tmp_path/'cut', fp16, resume=str(tmp_path/'cut'), **short)
     assert c.scaler.state_dict() == b.scaler.state_dict()                 # the scaler came back from the checkpoint
     c.fit()
     assert same_weights(a.model, c.model)
     assert a.scaler.state_dict() == c.scaler.state_dict()
-    fresh = trainer(tmp_path/'other', fp16)
+    fresh = trainer(tmp_path/'other', fp16, **short)
     assert fresh.scaler.get_scale() == 65536.                             # not a scale left over in the process
 
 @pytest.mark.gpu
