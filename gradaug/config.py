@@ -38,6 +38,11 @@ class TrainConfig:
         download:bool=False, # let torchvision download CIFAR or STL-10
         augment:bool=True, # the dataset's standard training augmentation
         low_labels:Optional[int]=None, # keep only this many class-balanced training labels (Table 10), >= 1
+        semi:bool=False, # GradAug-semi (Table 10): sub-networks also learn from unlabelled images
+        unlabelled_ratio:float=1.0, # semi: unlabelled images per labelled one in each step, > 0
+        semi_temperature:float=1.0, # semi: soft targets are softmax(full-network logits / this); < 1 sharpens, > 0
+        semi_threshold:float=0.0, # semi: skip unlabelled images less confident than this (beyond the paper), in [0, 1)
+        semi_bn_update:bool=False, # semi: the full network's unlabelled pass updates BN running statistics
         model:str='wrn10_1', # a name in `gradaug.models.MODELS`, or wrn{depth}_{k}
         init:str='', # start from the weights of this checkpoint or run folder (fine-tuning); '' trains from scratch
         epochs:int=5, # training epochs, >= 1
@@ -194,13 +199,30 @@ def _combination_errors(c:TrainConfig)->list:
     need(c.warmup_epochs < c.epochs, f"warmup_epochs={c.warmup_epochs} must be less than epochs={c.epochs}")
     need(c.resume in ('', 'auto') or not c.out or Path(c.out) == Path(c.resume),
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
-    return errs
+    return errs + _semi_errors(c)
 
 def _validate(c:TrainConfig):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
     errs = _type_errors(c)
     if not errs: errs = _range_errors(c) + _combination_errors(c)
     if errs: raise ConfigError("invalid training config:\n  - " + "\n  - ".join(errs))
+
+# %% ../nbs/08_config.ipynb #aac34311
+_SEMI_OPTIONS = ('unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update')
+
+def _semi_errors(c:TrainConfig)->list:
+    "GradAug-semi settings that cannot work together with the rest of the config."
+    if not c.semi:
+        changed = [f"{k}={getattr(c, k)!r}" for k in _SEMI_OPTIONS if getattr(c, k) != settings()[k][1]]
+        return [f"{', '.join(changed)} only apply with semi=true (GradAug-semi); set semi=true or leave them out"] \
+               if changed else []
+    errs = []
+    if c.low_labels is None and c.dataset != 'stl10':
+        errs.append(f"semi=true needs unlabelled images, but dataset={c.dataset!r} has none unless low_labels is set "
+                    f"(the training images outside the labelled split become unlabelled); set low_labels, or use "
+                    f"dataset=stl10")
+    if c.n == 0: errs.append("semi=true needs sub-networks to learn from the unlabelled images; set n >= 1")
+    return errs
 
 # %% ../nbs/08_config.ipynb #08883890
 def config_dict(cfg:TrainConfig)->dict:

@@ -5,12 +5,14 @@
 # %% ../nbs/05_core.ipynb #b38e4026
 from __future__ import annotations
 from contextlib import nullcontext
+import copy
 from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from torch import nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+import torch.nn.functional as F
 from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
@@ -18,7 +20,7 @@ from .loss import SoftTargetLoss
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['StepResult', 'GradAug']
+__all__ = ['StepResult', 'GradAug', 'SemiStepResult']
 
 # %% ../nbs/05_core.ipynb #9b0cbfa1
 @dataclass(frozen=True)
@@ -140,3 +142,73 @@ def sync_gradients(self:GradAug)->int:
     tensors = [p.grad for p in module.parameters() if p.requires_grad]
     if self.ddp.broadcast_buffers: tensors += [b for b in module.buffers() if b.is_floating_point()]
     return _allreduce_mean(tensors, self.ddp.process_group, self.ddp.bucket_bytes_cap)
+
+# %% ../nbs/05_core.ipynb #2f926953
+@dataclass(frozen=True)
+class SemiStepResult(StepResult):
+    "What one `GradAug.semi_step` returns (all detached); unpacks like a tuple."
+    unlabelled_losses: list   # each sub-network's loss on the unlabelled images (included in its `sub_losses` entry)
+    confident: int            # unlabelled images used (all of them unless `threshold` dropped some)
+
+# %% ../nbs/05_core.ipynb #dd6ad57d
+def _check_unlabelled(x:torch.Tensor, u:torch.Tensor, temperature:float, threshold:float):
+    "Refuse an unlabelled batch or option that `semi_step` cannot use, naming the value and the fix."
+    if not isinstance(u, torch.Tensor):
+        raise TypeError(f"semi_step: the unlabelled batch must be an image tensor like x, got {type(u).__name__}; "
+                        f"pass only the images of an unlabelled loader's (images, labels) batches.")
+    if u.shape[1:] != x.shape[1:]:
+        raise ValueError(f"semi_step: unlabelled images of shape {tuple(u.shape[1:])} differ from the labelled "
+                         f"images' {tuple(x.shape[1:])}; load both with the same transforms (size, channels).")
+    if u.device != x.device or u.dtype != x.dtype:
+        raise ValueError(f"semi_step: unlabelled batch on {u.device} as {u.dtype}, labelled batch on {x.device} as "
+                         f"{x.dtype}; move both to the model's device and dtype.")
+    if not temperature > 0: raise ValueError(f"semi_step: temperature={temperature!r} must be > 0 (1 keeps the "
+                                             f"full network's confidence, < 1 sharpens).")
+    if not 0 <= threshold < 1: raise ValueError(f"semi_step: threshold={threshold!r} must be in [0, 1) "
+                                                f"(0 keeps every unlabelled image).")
+
+class _Joint:
+    "Sub-network input and loss of GradAug-semi: T([x; u]), and the soft loss on each part against its own targets."
+    def __init__(self, transform, soft_loss, u:torch.Tensor, targets:torch.Tensor, weight:float):
+        self.transform, self.soft_loss, self.u, self.targets, self.weight = transform, soft_loss, u, targets, weight
+        self.unlabelled_losses = []
+    def input(self, x):
+        xu = torch.cat([x, self.u])
+        return xu if self.transform is None else self.transform(xu)
+    def loss(self, logits, soft):
+        n = len(soft)
+        unlabelled = self.soft_loss(logits[n:], self.targets) * self.weight
+        self.unlabelled_losses.append(unlabelled.detach())
+        return self.soft_loss(logits[:n], soft) + unlabelled
+
+# %% ../nbs/05_core.ipynb #69729da4
+@patch
+def _pseudo_targets(self:GradAug, u:torch.Tensor, temperature:float, update_bn:bool, amp_dtype:torch.dtype=None):
+    "The full network's detached logits on `u` over `temperature`; BN running statistics kept unless `update_bn`."
+    amp = torch.autocast(u.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    with torch.no_grad(), amp, (nullcontext() if update_bn else bn_batch_stats(self.model)):
+        return self.model(u).detach() / temperature
+
+@patch
+def semi_step(self:GradAug,
+              x:torch.Tensor, # labelled input batch, on the model's device
+              y, # targets for `criterion`
+              u:torch.Tensor, # unlabelled images (N_u, C, H, W) like x's; None or empty: exactly `step`
+              criterion, # full-network loss on the labelled batch, `criterion(output, y)`
+              temperature:float=1.0, # soft targets are softmax(full-network logits / temperature); < 1 sharpens
+              threshold:float=0.0, # use only unlabelled images whose top target probability is >= this (0: all)
+              update_bn:bool=False, # the full network's pass over `u` also updates the BN running statistics
+              **step_kwargs # passed to `step`: widths, scaler, no_sync, loss_scale, amp_dtype
+             )->SemiStepResult:
+    "GradAug-semi: a `step` whose sub-networks also learn the full network's soft targets on unlabelled images."
+    if u is None or len(u) == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
+    _check_unlabelled(x, u, temperature, threshold)
+    targets = self._pseudo_targets(u, temperature, update_bn, step_kwargs.get('amp_dtype'))
+    keep = F.softmax(targets.float(), dim=1).amax(1) >= threshold if threshold > 0 else None
+    if keep is not None: u, targets = u[keep], targets[keep]
+    if len(u) == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
+    joint = _Joint(self.transform, self.soft_loss, u, targets, len(u) / (len(keep) if keep is not None else len(u)))
+    semi = copy.copy(self)   # the same model and sampler; only what the sub-networks see and learn from differs
+    semi.transform, semi.soft_loss = joint.input, joint.loss
+    res = semi.step(x, y, criterion, **step_kwargs)
+    return SemiStepResult(*res, joint.unlabelled_losses, len(u))

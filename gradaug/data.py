@@ -7,7 +7,7 @@ __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN',
            'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'digits_tensors', 'digits_split', 'DigitsDataset',
            'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms', 'DataError',
            'DatasetNotFoundError', 'Datasets', 'dataset_targets', 'get_datasets', 'EpochSampler', 'get_test_loader',
-           'Loaders', 'get_loaders']
+           'Loaders', 'get_loaders', 'get_unlabelled_dataset', 'get_unlabelled_loader']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
 import signal
@@ -22,7 +22,7 @@ import torchvision.transforms as T
 import torchvision.datasets as D
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 # %% ../nbs/07_data.ipynb #c0636181
 @lru_cache(maxsize=1)
@@ -335,3 +335,54 @@ def get_loaders(name:str, # one of `DATASETS`
     train_dl = _loader(train, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
     test_dl = _loader(test, test_batch_size or batch_size, workers, pin_memory, seed, shuffle=False)
     return Loaders(train_dl, test_dl, num_classes, in_chans)
+
+# %% ../nbs/07_data.ipynb #bc43439b
+def _stl10_unlabelled(root:Path, download:bool, augment:bool)->Dataset:
+    "STL-10's 100,000 unlabelled images, or a clear error when absent."
+    try: return D.STL10(str(root), split='unlabeled', download=download, transform=stl10_transforms(augment))
+    except (RuntimeError, OSError) as e: raise _missing('stl10', root, 'stl10_binary', download, e) from e
+
+def get_unlabelled_dataset(name:str, # one of `DATASETS`
+                           root:Union[str, Path]='data', # see get_datasets
+                           download:bool=False, # see get_datasets
+                           low_labels:Optional[int]=None, # the labelled split of get_datasets; its rest is unlabelled
+                           seed:int=0, # number of the low-label split (as in get_datasets)
+                           augment:bool=True, # see get_datasets
+                          )->Dataset: # (image, unused label) pairs
+    "The unlabelled training images of a semi-supervised run: the rest of a low-label split, and STL-10's own."
+    if name not in DATASETS:
+        raise ValueError(f"get_unlabelled_dataset: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
+    root, parts = Path(root), []
+    if low_labels is None and name != 'stl10':
+        raise DataError(f"{name} has no unlabelled images unless low_labels is set (the training images outside the "
+                        f"labelled split become unlabelled); set low_labels, or use stl10, which has its own.")
+    if low_labels is not None:
+        train = _split(name, root, download, True, augment)
+        labelled = low_label_indices(dataset_targets(train), low_labels, seed, len(train.classes))
+        rest = np.setdiff1d(np.arange(len(train)), labelled.numpy())
+        if len(rest): parts.append(Subset(train, rest.tolist()))
+    if name == 'stl10': parts.append(_stl10_unlabelled(root, download, augment))
+    if not parts:
+        raise DataError(f"low_labels={low_labels} uses every {name} training image, so none is left unlabelled; "
+                        f"lower low_labels.")
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+# %% ../nbs/07_data.ipynb #ce336404
+def get_unlabelled_loader(name:str, # one of `DATASETS`
+                          batch_size:int, # unlabelled images per batch, >= 1
+                          steps_per_epoch:int, # batches per epoch (the labelled loader's length), >= 1
+                          workers:int=0, # DataLoader worker processes
+                          pin_memory:bool=False, # pin host memory
+                          root:Union[str, Path]='data', # see get_datasets
+                          download:bool=False, # see get_datasets
+                          low_labels:Optional[int]=None, # see get_unlabelled_dataset
+                          seed:int=0, # low-label split and shuffling seed
+                          augment:bool=True, # see get_datasets
+                         )->DataLoader: # (images, unused labels) batches, in EpochSampler order
+    "Batches of unlabelled training images for GradAug-semi, `steps_per_epoch` of them per epoch."
+    if batch_size < 1 or steps_per_epoch < 1:
+        raise DataError(f"get_unlabelled_loader: batch_size={batch_size} and steps_per_epoch={steps_per_epoch} must "
+                        f"both be >= 1.")
+    ds = get_unlabelled_dataset(name, root, download, low_labels, seed, augment)
+    sampler = EpochSampler(len(ds), seed, steps_per_epoch * batch_size)
+    return _loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .core import GradAug
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
-from .data import get_loaders
+from .data import get_loaders, get_unlabelled_loader
 from .config import (TrainConfig, ConfigError, DEFAULT_SIZES, RESUMABLE_KEYS, build_model, config_dict,
                             save_config)
 from .runtime import Runtime, select_runtime, apply_runtime
@@ -103,6 +103,7 @@ class Trainer:
         self.train_loader, self.test_loader = shard_loaders(self.train_loader, self.test_loader,
                                                             cfg.steps_per_epoch)   # this rank's shards
         self.steps_per_epoch = len(self.train_loader)
+        self.unlabelled_loader = self._unlabelled_loader()
         self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
         self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
         self.model = self._build_model()
@@ -242,7 +243,7 @@ def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
     if self.runtime.channels_last: x = x.contiguous(memory_format=torch.channels_last)
     if self.mix is not None: x, y = self.mix(x, y)
     self.optimizer.zero_grad(set_to_none=True)
-    res = self.gradaug.step(x, y, self.criterion, scaler=self.scaler, amp_dtype=self.amp_dtype)
+    res = self._gradaug_step(x, y)
     hard = y.argmax(1) if y.ndim == 2 else y
     sub = torch.stack(res.sub_losses).float().sum() if res.sub_losses else res.loss.new_zeros(())
     loss, sub, correct = torch.stack([res.loss.float(), sub, (res.output.argmax(1) == hard).sum().float()]).tolist()
@@ -253,6 +254,59 @@ def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
         self.scaler.update()
     self.scheduler.step()
     return loss, sub, correct
+
+# %% ../nbs/12_train.ipynb #0a454206
+@patch
+def _unlabelled_loader(self:Trainer):
+    "GradAug-semi's unlabelled loader (None unless `cfg.semi`)."
+    cfg = self.cfg
+    self._unlabelled_at = None   # (epoch, next batch, iterator) of the unlabelled stream
+    self.unlabelled_batch_size = max(1, round(cfg.unlabelled_ratio * cfg.batch_size)) if cfg.semi else 0
+    if not cfg.semi: return None
+    return get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch, self.runtime.workers,
+                                 self.device.type == 'cuda', cfg.data_root, cfg.download, cfg.low_labels, cfg.seed,
+                                 cfg.augment)
+
+@patch
+def _unlabelled_batch(self:Trainer)->torch.Tensor:
+    "The unlabelled images of step `batch_in_epoch` of epoch `epoch`, on the device."
+    epoch, position, batches = self._unlabelled_at or (None, None, None)
+    if (epoch, position) != (self.epoch, self.batch_in_epoch):
+        self.unlabelled_loader.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.unlabelled_batch_size)
+        batches = iter(self.unlabelled_loader)
+    u, _ = next(batches)
+    self._unlabelled_at = (self.epoch, self.batch_in_epoch + 1, batches)
+    u = u.to(self.device, non_blocking=True)
+    return u.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else u
+
+@patch
+def _gradaug_step(self:Trainer, x:torch.Tensor, y:torch.Tensor):
+    "`GradAug.step` on the batch; in a GradAug-semi run, `semi_step` with this step's unlabelled images."
+    if self.unlabelled_loader is None:
+        return self.gradaug.step(x, y, self.criterion, scaler=self.scaler, amp_dtype=self.amp_dtype)
+    cfg = self.cfg
+    return self.gradaug.semi_step(x, y, self._unlabelled_batch(), self.criterion, temperature=cfg.semi_temperature,
+                                  threshold=cfg.semi_threshold, update_bn=cfg.semi_bn_update, scaler=self.scaler,
+                                  amp_dtype=self.amp_dtype)
+
+# %% ../nbs/12_train.ipynb #50fa7d1a
+@patch
+def data_summary(self:Trainer)->str:
+    "How many labelled (and, for GradAug-semi, unlabelled) training images the run has, and per step."
+    cfg, labelled = self.cfg, len(self.train_loader.dataset)
+    text = f"data: {cfg.dataset}, {labelled:,} labelled training images"
+    if cfg.low_labels is not None: text += f" (low_labels={cfg.low_labels}, split {cfg.seed})"
+    text += f", {cfg.batch_size} per step"
+    if self.unlabelled_loader is not None:
+        text += (f"; {len(self.unlabelled_loader.dataset):,} unlabelled images, {self.unlabelled_batch_size} per step "
+                 f"(GradAug-semi)")
+    return text + f"; {len(self.test_loader.dataset):,} test images"
+
+@patch
+def images_used(self:Trainer)->str:
+    "The labelled and unlabelled images drawn so far (with repeats), from the steps taken."
+    return (f"images drawn in {self.global_step:,} steps: {self.global_step * self.cfg.batch_size:,} labelled, "
+            f"{self.global_step * self.unlabelled_batch_size:,} unlabelled")
 
 # %% ../nbs/12_train.ipynb #a3eaf5ee
 @patch
@@ -406,7 +460,10 @@ def train(cfg:TrainConfig, log=print)->dict:
         trainer = Trainer(elastic_config(cfg), runtime, log=log)
         trainer.log(repr(trainer))
         trainer.log(batch_text(cfg))
-        return trainer.fit()
+        trainer.log(trainer.data_summary())
+        summary = trainer.fit()
+        trainer.log(trainer.images_used())
+        return summary
 
 if __name__ == '__main__' and '__file__' in globals():   # python -m gradaug.train, torchrun -m gradaug.train
     import importlib
