@@ -79,7 +79,8 @@ def test_missing_show_doc_and_error_outputs_are_found():
     rendered = {'data': {'text/markdown': '### GradAug\n'}, 'output_type': 'execute_result'}
     page = _page('core.html', 'no mention of the class', [rendered], module='core')
     problems = docs.check_show_docs([page])
-    assert problems == ['core.ipynb: StepResult is exported but has no show_doc entry'], problems
+    assert problems == [f'core.ipynb: {name} is exported but has no show_doc entry'
+                        for name in ('StepResult', 'SemiStepResult')], problems
     error = {'output_type': 'error', 'ename': 'ValueError', 'evalue': 'x', 'traceback': []}
     assert docs.check_errors([_page('a.html', '', [error])]) == ['a.ipynb: an error output: ValueError']
     assert docs.check_errors([page]) == []
