@@ -53,3 +53,9 @@ def cli(monkeypatch, capsys, tmp_path):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', "gpu: needs a CUDA GPU (settings.ini's tst_flags); skipped with a reason elsewhere")
+
+def short_error(r, expected:str, prog:str=None):
+    "A failed command whose whole stderr is a short message containing `expected` (prefixed `prog: error:`)."
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    if prog is not None: assert r.stderr.startswith(f'{prog}: error: '), r.stderr
+    assert expected in r.stderr and 'Traceback' not in r.stderr and len(r.stderr.splitlines()) <= 4, r.stderr

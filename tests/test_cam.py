@@ -4,7 +4,7 @@ script's own argument parser (conftest's `cli`)."""
 from functools import partial
 import pytest, torch
 from matplotlib.image import imread
-from conftest import ROOT
+from conftest import ROOT, short_error
 
 MODELS = ROOT/'nbs'/'_reference_models'
 
@@ -13,11 +13,7 @@ def cam_cli(cli):
     "Run `gradaug-cam` in this process: (exit status, stdout, stderr)."
     return partial(cli, prog='gradaug-cam')
 
-def short_error(r, expected:str):
-    "A failed command whose whole stderr is a short message containing `expected`."
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert r.stderr.startswith('gradaug-cam: error: '), r.stderr
-    assert expected in r.stderr and 'Traceback' not in r.stderr and len(r.stderr.splitlines()) <= 4, r.stderr
+short_error = partial(short_error, prog='gradaug-cam')
 
 def test_draws_the_figure(cam_cli, tmp_path):
     r = cam_cli(MODELS/'baseline-s0.pt', MODELS/'gradaug-s0.pt', '--out', tmp_path/'figs'/'cam.png', '--n', '2',

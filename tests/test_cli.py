@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest, torch, yaml
 from gradaug.config import ConfigError
 from gradaug.checkpoint import load_checkpoint
-from conftest import ROOT, run_cli, start_cli
+from conftest import ROOT, run_cli, start_cli, short_error
 
 TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=500, batch_size=50, n=1, alpha=0.8, lr=0.05,
             threads=1, progress=False, seed=3)
@@ -19,10 +19,6 @@ def tiny_config(folder:Path, **changes)->Path:
     path.write_text(yaml.safe_dump({**TINY, **changes}))
     return path
 
-def short_error(r, expected:str):
-    "A failed command whose whole stderr is a short message containing `expected`."
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert expected in r.stderr and 'Traceback' not in r.stderr and len(r.stderr.splitlines()) <= 4, r.stderr
 
 def wait_for(path:Path, proc, seconds=120):
     deadline = time.time() + seconds

@@ -6,7 +6,7 @@ installed console script to see the real stderr of a refusal."""
 import csv
 from functools import partial
 import pytest, torch
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, short_error
 
 MODELS = ROOT/'nbs'/'_reference_models'
 QUICK = ['--limit', '20', '--corruptions', 'fog', 'contrast', '--severities', '1', '5', '--epsilons', '0', '0.1']
@@ -16,11 +16,7 @@ def robustness_cli(cli):
     "Run `gradaug-robustness` in this process (conftest's `cli`): (exit status, stdout, stderr)."
     return partial(cli, prog='gradaug-robustness')
 
-def short_error(r, expected:str):
-    "A failed command whose whole stderr is a short message containing `expected`."
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert r.stderr.startswith('gradaug-robustness: error: '), r.stderr
-    assert expected in r.stderr and 'Traceback' not in r.stderr and len(r.stderr.splitlines()) <= 4, r.stderr
+short_error = partial(short_error, prog='gradaug-robustness')
 
 def test_quick_run_writes_the_tables_and_plots(robustness_cli, tmp_path):
     out = tmp_path/'out'
