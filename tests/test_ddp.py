@@ -19,9 +19,8 @@ def data():
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def worker(rank, world, port, out_dir):
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
-    torch.set_num_threads(1)
+def reducer_no_sync_step(rank):
+    "One GradAug step through DDP's reducer with `no_sync` (the caller's path): gradients and no_sync calls."
     ddp = nn.parallel.DistributedDataParallel(make_model())
     x, y = data()
     shard = slice(rank*4, rank*4 + 4)
@@ -29,17 +28,10 @@ def worker(rank, world, port, out_dir):
     def counting_no_sync():
         calls.append(1); return ddp.no_sync()
     GradAug(ddp, n=2).step(x[shard], y[shard], nn.CrossEntropyLoss(), widths=WIDTHS, no_sync=counting_no_sync)
-    torch.save({'grads': [p.grad for p in ddp.module.parameters()], 'no_sync_calls': len(calls)}, f'{out_dir}/rank{rank}.pt')
-    dist.barrier()   # neither rank tears gloo down while the other still uses it
-    dist.destroy_process_group()
-    # all work is done and saved; skip interpreter teardown, where a background thread of the gloo/torch runtime
-    # sometimes aborts the process ('terminate called without an active exception', about 1 run in 5 here)
-    os._exit(0)
+    return {'grads': [p.grad for p in ddp.module.parameters()], 'no_sync_calls': len(calls)}
 
-def test_ddp_matches_averaged_single_process():
-    with tempfile.TemporaryDirectory() as d:
-        mp.spawn(worker, args=(2, free_port(), d), nprocs=2, join=True)
-        got = [torch.load(f'{d}/rank{r}.pt') for r in range(2)]
+def test_ddp_matches_averaged_single_process(two_rank_results):
+    got = [results['reducer'] for results in two_rank_results]     # from the one 2-process spawn below
     x, y = data()
     expected = []
     for r in range(2):
@@ -94,16 +86,21 @@ def train_two_steps(rank, kind):
 def allreduce_worker(rank, world, port, out_dir):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     torch.set_num_threads(1)
-    torch.save({kind: train_two_steps(rank, kind) for kind in KINDS}, f'{out_dir}/rank{rank}.pt')
-    dist.barrier()
+    results = {kind: train_two_steps(rank, kind) for kind in KINDS}
+    results['reducer'] = reducer_no_sync_step(rank)
+    torch.save(results, f'{out_dir}/rank{rank}.pt')
+    dist.barrier()   # neither rank tears gloo down while the other still uses it
     dist.destroy_process_group()
+    # all work is done and saved; skip interpreter teardown, where a background thread of the gloo/torch runtime
+    # sometimes aborts the process ('terminate called without an active exception', about 1 run in 5 here)
     os._exit(0)
 
 KINDS = ['width', 'depth', 'frozen']
 
 @pytest.fixture(scope='module')
 def two_rank_results():
-    "Each rank's all-reduce counts, first-step gradients and final weights, for every kind of sub-network."
+    """Each rank's all-reduce counts, first-step gradients and final weights, for every kind of sub-network, and its
+    gradients from one step through DDP's reducer with no_sync: one 2-process spawn serves every test in this file."""
     with tempfile.TemporaryDirectory() as d:
         mp.spawn(allreduce_worker, args=(2, free_port(), d), nprocs=2, join=True)
         return [torch.load(f'{d}/rank{r}.pt') for r in range(2)]

@@ -1,8 +1,9 @@
 """gradaug-train under torchrun: 2 CPU processes (gloo) on the digits.
 
-One uninterrupted run and one whose rank 1 dies once, restarted by torchrun (--max-restarts=1): both finish, the
-ranks agree, the restarted run ends with the same weights, the reported accuracy is that of one process evaluating
-the same weights, and resuming with another number of processes is refused."""
+One torchrun launch (--max-restarts=1) runs one uninterrupted run and then one whose rank 1 dies once, restarted by
+torchrun (see tests/torchrun_worker.py): both finish, the ranks agree, the restarted run ends with the same weights,
+the reported accuracy is that of one process evaluating the same weights, and resuming with another number of
+processes is refused. (One launch instead of two: each torchrun start costs 10-20 s of imports on 2 cores.)"""
 import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
@@ -16,40 +17,41 @@ SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=16', 'n=2', 'progress=f
             'checkpoint_every=4', 'eval_batch_size=500']
 DIE_AT = 10
 
-def torchrun(tmp:Path, name:str, *extra, die_at:int=None)->subprocess.CompletedProcess:
-    "Run the worker script under torchrun with 2 processes, from `tmp`; rank dumps go to tmp/name-dumps."
-    dumps = tmp/f'{name}-dumps'
+def torchrun(tmp:Path, *extra, die_at:int=None)->subprocess.CompletedProcess:
+    "Run the worker (runs `straight`, then `restarted`) under torchrun with 2 processes, from `tmp`; dumps in tmp/dumps."
+    dumps = tmp/'dumps'
     dumps.mkdir()
     env = {**os.environ, 'PYTHONPATH': f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1',
            'GRADAUG_TEST_DUMP': str(dumps), 'GRADAUG_TEST_DIE_AT': str(-1 if die_at is None else die_at)}
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', *extra,
-           str(ROOT/'tests'/'torchrun_worker.py'), *SETTINGS, f'out=runs/{name}']
+           str(ROOT/'tests'/'torchrun_worker.py'), *SETTINGS]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    "The uninterrupted run and the restarted one (completed processes), and their folder."
+    "The folder and the completed torchrun launch that ran the uninterrupted run and the restarted one."
     tmp = tmp_path_factory.mktemp('torchrun')
-    return tmp, torchrun(tmp, 'straight'), torchrun(tmp, 'restarted', '--max-restarts=1', die_at=DIE_AT)
+    return tmp, torchrun(tmp, '--max-restarts=1', die_at=DIE_AT)
 
 def dumps(tmp:Path, name:str, attempt:int)->list:
-    return [torch.load(tmp/f'{name}-dumps'/f'rank{r}-attempt{attempt}.pt') for r in range(2)]
+    return [torch.load(tmp/'dumps'/f'{name}-rank{r}-attempt{attempt}.pt') for r in range(2)]
 
 def test_smoke_run_ranks_agree(runs):
-    tmp, straight, _ = runs
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    assert sorted(p.name for p in (tmp/'runs').iterdir()) == ['restarted', 'straight']
-    assert 'global batch 32 (16 per process x 2 processes)' in straight.stdout
-    assert straight.stdout.count('final test top-1') == 1                  # rank 0 reports, rank 1 does not
+    tmp, launch = runs
+    assert launch.returncode == 0, launch.stderr[-3000:]
+    assert sorted(p.name for p in (tmp/'runs').iterdir()) == ['restarted', 'straight']   # one folder per run
+    assert 'global batch 32 (16 per process x 2 processes)' in launch.stdout
+    assert launch.stdout.count('final test top-1') == 2        # one report per run: rank 0 reports, rank 1 does not
     ranks = dumps(tmp, 'straight', 0)
     assert ranks[0]['steps'] == 12
     for k, v in ranks[0]['model'].items(): torch.testing.assert_close(v, ranks[1]['model'][k], rtol=0, atol=0)
 
 def test_rank_dies_and_restart_resumes_exactly(runs):
-    tmp, straight, restarted = runs
-    assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert not (tmp/'restarted-dumps'/'rank0-attempt0.pt').exists()        # the first attempt did not finish
-    assert 'resuming runs/restarted at epoch 2 of 2, step 8' in restarted.stdout
+    tmp, launch = runs
+    assert launch.returncode == 0, launch.stderr[-3000:]
+    assert not (tmp/'dumps'/'restarted-rank0-attempt0.pt').exists()        # the first attempt did not finish
+    assert not (tmp/'dumps'/'straight-rank0-attempt1.pt').exists()         # the restart did not rerun `straight`
+    assert 'resuming runs/restarted at epoch 2 of 2, step 8' in launch.stdout
     final, reference = dumps(tmp, 'restarted', 1)[0], dumps(tmp, 'straight', 0)[0]
     for k, v in final['model'].items(): torch.testing.assert_close(v, reference['model'][k], rtol=0, atol=0)
 
