@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import DataLoader, Subset
 from .config import ConfigError, TrainConfig
 from .data import DataError, EpochSampler
 from .runtime import Runtime
@@ -160,24 +160,16 @@ def gather_objects(obj)->list:
     return out
 
 # %% ../nbs/16_distributed.ipynb #cbb90f9b
-class ShardSampler(Sampler):
+class ShardSampler(EpochSampler):
     "Rank `rank`'s share of an `EpochSampler`'s (seed, epoch) order: every `world`-th sample from `rank` on."
     def __init__(self, base:EpochSampler, # the shared order (its `num_samples` counts all ranks' samples)
                  rank:int, world:int):
+        super().__init__(base.n, base.seed, base.num_samples // world)   # set_epoch, __iter__, __len__: EpochSampler's
         self.base, self.rank, self.world = base, rank, world
-        self.num_samples = base.num_samples // world
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch:int, start:int=0):
-        "Iterate epoch `epoch` from this rank's `start`-th sample on."
-        self.epoch, self.start = epoch, start
 
     def order(self, epoch:int)->torch.Tensor:
         "This rank's sample indices of `epoch`, in order."
         return self.base.order(epoch)[:self.num_samples * self.world][self.rank::self.world]
-
-    def __iter__(self): return iter(self.order(self.epoch)[self.start:].tolist())
-    def __len__(self): return self.num_samples - self.start
 
 # %% ../nbs/16_distributed.ipynb #8251a7c7
 def _like(loader:DataLoader, dataset, **kw)->DataLoader:
