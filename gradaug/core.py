@@ -186,8 +186,9 @@ class _Joint:
 def _pseudo_targets(self:GradAug, u:torch.Tensor, temperature:float, update_bn:bool, amp_dtype:torch.dtype=None):
     "The full network's detached logits on `u` over `temperature`; BN running statistics kept unless `update_bn`."
     amp = torch.autocast(u.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    net = self.model if self.ddp is None else self.ddp.module   # no DDP forward: it would broadcast buffers
     with torch.no_grad(), amp, (nullcontext() if update_bn else bn_batch_stats(self.model)):
-        return self.model(u).detach() / temperature
+        return net(u).detach() / temperature
 
 @patch
 def semi_step(self:GradAug,
