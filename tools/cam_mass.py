@@ -9,17 +9,15 @@ nbs/_reference_models/subnetworks/cam_mass.csv.
 
     python tools/cam_mass.py [--canvases 300] [--threads 1]
 """
-import argparse, csv, time
-from pathlib import Path
+import argparse
 import torch
 from torch.utils.data import DataLoader
 from gradaug.cam import cam, digit_canvases, mass_in_boxes, predict, CamColumn
 from gradaug.checkpoint import load_model
 from gradaug.data import DigitsDataset
 from gradaug.slim import recalibrate_bn
+from reference_sweep import MODELS, reference_seeds, write_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT/'nbs'/'_reference_models'
 HEADER = ('column', 'seed', 'canvas', 'label', 'predicted', 'share_left', 'share_right')
 
 def columns(seed:int)->dict:
@@ -45,6 +43,12 @@ def column_rows(name:str, column:CamColumn, seed:int, canvases, labels, boxes, b
             rows.append((name, seed, start + i, label, guess, f'{left:.5f}', f'{right:.5f}'))
     return rows
 
+def cam_rows(seed:int, n:int)->list:
+    "The rows of every column of seed `seed` on its `n` canvases."
+    canvases, labels, boxes = digit_canvases(n, seed)
+    return [row for name, column in columns(seed).items()
+            for row in column_rows(name, column, seed, canvases, labels, boxes)]
+
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--canvases', type=int, default=300)
@@ -52,17 +56,5 @@ if __name__ == '__main__':
     p.add_argument('--out', default=str(MODELS/'subnetworks'/'cam_mass.csv'))
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    seeds = sorted({int(q.stem.rsplit('-s', 1)[1]) for q in MODELS.glob('baseline-s*.pt')})
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    with open(out, 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(HEADER)
-        for seed in seeds:
-            canvases, labels, boxes = digit_canvases(a.canvases, seed)
-            for name, column in columns(seed).items():
-                writer.writerows(column_rows(name, column, seed, canvases, labels, boxes))
-            f.flush()
-            print(f'seed {seed}: {time.time() - t0:.0f} s', flush=True)
-    print(f'{out} in {time.time() - t0:.0f} s')
+    groups = ((f'seed {seed}', cam_rows(seed, a.canvases)) for seed in reference_seeds())
+    write_sweep(a.out, HEADER, groups, a.threads)

@@ -9,7 +9,7 @@ nbs/_reference_models/subnetworks/width_accuracy.csv.
 
     python tools/width_curves.py [--widths 1.0 0.9 ...] [--batches 20] [--threads 1]
 """
-import argparse, csv, platform, time
+import argparse
 from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
@@ -17,9 +17,8 @@ from gradaug.checkpoint import load_model
 from gradaug.data import DigitsDataset
 from gradaug.metrics import evaluate
 from gradaug.slim import calibrated, recalibrate_bn, slim, slim_layers, width
+from reference_sweep import MODELS, reference_seeds, write_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT/'nbs'/'_reference_models'
 RECIPES = ('baseline', 'gradaug', 'gradaug_mixup')
 WIDTHS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 HEADER = ('model', 'recipe', 'seed', 'width', 'top1', 'top1_recalibrated', 'calibration_images')
@@ -54,18 +53,7 @@ if __name__ == '__main__':
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     test = DataLoader(DigitsDataset(train=False), batch_size=500)
-    seeds = sorted({int(q.stem.rsplit('-s', 1)[1]) for q in MODELS.glob('baseline-s*.pt')})
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    with open(out, 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(HEADER)
-        for seed in seeds:
-            for recipe in RECIPES:
-                name = f'{recipe}-s{seed}'
-                writer.writerows(width_rows(slimmed_model(MODELS/f'{name}.pt'), name, recipe, seed, a.widths,
-                                            a.batches, test))
-                f.flush()
-                print(f'{name}: {time.time() - t0:.0f} s', flush=True)
-    print(f'{out} in {time.time() - t0:.0f} s on {platform.machine()}, {a.threads} thread(s)')
+    groups = ((f'{recipe}-s{seed}', width_rows(slimmed_model(MODELS/f'{recipe}-s{seed}.pt'), f'{recipe}-s{seed}',
+                                               recipe, seed, a.widths, a.batches, test))
+              for seed in reference_seeds() for recipe in RECIPES)
+    write_sweep(a.out, HEADER, groups, a.threads)
