@@ -254,12 +254,17 @@ def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
     sub = torch.stack(res.sub_losses).float().sum() if res.sub_losses else res.loss.new_zeros(())
     loss, sub, correct = torch.stack([res.loss.float(), sub, (res.output.argmax(1) == hard).sum().float()]).tolist()
     if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
+    self._optimizer_step()
+    return loss, sub, correct
+
+@patch
+def _optimizer_step(self:Trainer):
+    "The optimizer step (through the gradient scaler with fp16) and the lr schedule's."
     if self.scaler is None: self.optimizer.step()
     else:
         self.scaler.step(self.optimizer)
         self.scaler.update()
     self.scheduler.step()
-    return loss, sub, correct
 
 # %% ../nbs/12_train.ipynb #0a454206
 @patch
@@ -338,7 +343,7 @@ def _postfix(self:Trainer, n0:float, t0:float)->dict:
     "The progress bar's figures: running loss and accuracy; images per second since `n0` images at time `t0`."
     r = self.running
     return dict(loss=f"{r['loss']/r['images']:.3f}", acc=f"{100*r['correct']/r['images']:.1f}",
-                img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.0f}")
+                img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.1f}")
 
 @patch
 def train_epoch(self:Trainer)->dict:
