@@ -7,10 +7,21 @@ was (runs already in the CSV are skipped; a run cut off mid-way resumes from its
 The first seed's two detectors also predict on four test canvases, kept in experiments/detect_digits_predictions.pt
 for the notebook to draw.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 1 2 --settings epochs=6"""
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 1 2 --settings epochs=2
+
+On a shared machine, one process per run goes faster (each with one thread); then keep the predictions:
+
+    for s in 0 1 2; do for a in baseline gradaug; do
+        nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds $s --arms $a --settings epochs=2 --no-predictions &
+    done; done; wait
+    nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 --settings epochs=2
+
+`--collect` writes experiments/detect_digits_epochs.csv: every evaluated epoch of every run folder (from its
+metrics.json), finished or not, so that runs stopped by a deadline can still be compared at the epochs both arms
+reached; the notebook reads it."""
 import os
 os.environ.setdefault('OMP_NUM_THREADS', '1')
-import argparse, csv, platform, time
+import argparse, csv, io, json, platform, time
 from pathlib import Path
 import torch
 from gradaug.config import load_config
@@ -27,11 +38,11 @@ def done_runs(path:Path)->set:
     return {(r['arm'], int(r['seed']), r['settings']) for r in csv.DictReader(open(path))}
 
 def append_row(path:Path, row:dict):
-    new = not path.exists()
-    with open(path, 'a', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new: writer.writeheader()
-        writer.writerow(row)
+    "Add `row` (one line, appended in one write, so that parallel runs can share the file), the header first."
+    if not path.exists() or path.stat().st_size == 0: path.write_text(','.join(COLUMNS) + '\n')
+    line = io.StringIO()
+    csv.DictWriter(line, fieldnames=COLUMNS).writerow(row)
+    with open(path, 'a') as f: f.write(line.getvalue())
 
 def run(arm:str, seed:int, settings:list, runs:Path)->dict:
     "Train one arm at one seed (continuing its run folder if a earlier attempt was cut off); its CSV row."
@@ -43,6 +54,25 @@ def run(arm:str, seed:int, settings:list, runs:Path)->dict:
                 box_map=f"{s['final_box_map']:.4f}", box_map_50=f"{s['final_box_map_50']:.4f}",
                 mask_map=f"{s['final_mask_map']:.4f}", seconds=f'{time.time() - start:.0f}',
                 machine=f'{platform.machine()} {os.cpu_count()} CPUs, shared, 1 thread, no GPU')
+
+EPOCH_COLUMNS = ['arm', 'seed', 'epoch', 'step', 'box_map', 'box_map_50', 'mask_map', 'train_loss', 'train_sub_loss',
+                 'epoch_s', 'epochs_planned']
+
+def collect(runs:Path, path:Path):
+    "One row per evaluated epoch of every run folder under `runs` (named {arm}-s{seed})."
+    rows = []
+    for folder in sorted(runs.glob('*-s*')):
+        if not (folder/'metrics.json').is_file(): continue
+        arm, seed = folder.name.rsplit('-s', 1)
+        saved = json.loads((folder/'metrics.json').read_text())
+        for h in saved['history']:
+            rows.append(dict(arm=arm, seed=int(seed), epochs_planned=saved['config']['epochs'],
+                             **{k: h[k] for k in EPOCH_COLUMNS if k in h}))
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=EPOCH_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f'{len(rows)} epoch rows written to {path}')
 
 def keep_predictions(runs:Path, seed:int, path:Path, count:int=4, threshold:float=0.5):
     "Both arms' predictions (score >= threshold, masks at 0.5) on the first `count` test canvases, and the truth."
@@ -70,16 +100,22 @@ def main():
     parser.add_argument('--csv', default=str(ROOT/'experiments'/'detect_digits.csv'))
     parser.add_argument('--predictions', default=str(ROOT/'experiments'/'detect_digits_predictions.pt'))
     parser.add_argument('--runs', default=str(ROOT/'runs'/'detect_digits'))
+    parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
+    parser.add_argument('--collect', action='store_true', help='write the per-epoch CSV of the run folders and exit')
+    parser.add_argument('--epochs-csv', default=str(ROOT/'experiments'/'detect_digits_epochs.csv'))
+    parser.add_argument('--no-predictions', action='store_true', help='do not keep the first seed\'s predictions')
     a = parser.parse_args()
     torch.set_num_threads(1)
     csv_path, runs = Path(a.csv), Path(a.runs)
+    if a.collect: return collect(runs, Path(a.epochs_csv))
     for seed in a.seeds:
-        for arm in ARMS:
+        for arm in a.arms:
             if (arm, seed, ' '.join(a.settings)) in done_runs(csv_path): continue
             row = run(arm, seed, a.settings, runs)
             append_row(csv_path, row)
             print(f"{arm} seed {seed}: box mAP {row['box_map']}, mask mAP {row['mask_map']}, {row['seconds']} s",
                   flush=True)
-        if seed == a.seeds[0] and not Path(a.predictions).exists(): keep_predictions(runs, seed, Path(a.predictions))
+        if seed == a.seeds[0] and not a.no_predictions and not Path(a.predictions).exists():
+            keep_predictions(runs, seed, Path(a.predictions))
 
 if __name__ == '__main__': main()

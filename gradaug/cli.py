@@ -60,7 +60,7 @@ def _take_debug(overrides:list, debug:bool)->tuple:
 
 def train_config(overrides:list, # 'key=value' strings; `resume=RUN_FOLDER` continues that run
                  config:str=None, # a shipped config's name or a YAML file
-                 cls:type=None # the config class (None: `TrainConfig`; `gradaug-detect`: its `DetectConfig`)
+                 cls:type=None # the config class (None: TrainConfig; gradaug-detect: DetectConfig)
                 )->TrainConfig:
     "The config `gradaug-train` runs for these arguments."
     resume = [o for o in overrides if o.split('=', 1)[0].strip() == 'resume']
@@ -85,12 +85,12 @@ def _columns(rows:list)->str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return '\n'.join('  '.join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in rows)
 
-def configs_text(cls:type=None # a config class (None: `TrainConfig`)
+def configs_text(cls:type=None # a config class (None: TrainConfig)
                 )->str:
     "The shipped configs, one per line, with the first line of each one's header."
     return _columns([('name', 'what it runs')] + list(shipped_configs(cls).items()))
 
-def settings_text(cls:type=None # a config class (None: `TrainConfig`)
+def settings_text(cls:type=None # a config class (None: TrainConfig)
                  )->str:
     "Every setting with its default and description, as `gradaug-train --list_settings` prints them."
     return _columns([('setting', 'default', 'description')] +
@@ -98,8 +98,8 @@ def settings_text(cls:type=None # a config class (None: `TrainConfig`)
 
 # %% ../nbs/13_cli.ipynb #2ecde873
 def _train_command(overrides, config, list_configs, list_settings, print_config,
-                   cls:type=None, # the config class (None: `TrainConfig`)
-                   run=None # trains a config and returns the report to print (None: `train`'s)
+                   cls:type=None, # the config class (None: TrainConfig)
+                   run=None # trains a config and returns the report to print (None: train's)
                   ):
     "What `gradaug-train` (or, given `cls` and `run`, another training command) does with its arguments."
     if list_configs: return print(configs_text(cls))

@@ -89,7 +89,7 @@ class TrainConfig:
 
 # %% ../nbs/08_config.ipynb #c85febcf
 @cache
-def settings(cls:type=None # a config class with a documented `__init__` (None: `TrainConfig`)
+def settings(cls:type=None # a config class with a documented __init__ (None: TrainConfig)
             )->dict:
     "Setting name -> (type, default, description), read from a config class's documented signature."
     cls = cls or TrainConfig
@@ -110,7 +110,7 @@ def yaml_value(value)->str:
     text = yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True)
     return text.strip().removesuffix('...').strip()
 
-def settings_table(cls:type=None # a config class (None: `TrainConfig`)
+def settings_table(cls:type=None # a config class (None: TrainConfig)
                   )->str:
     "The settings as a markdown table (setting, default, description)."
     rows = [f"| `{k}` | `{yaml_value(d)}` | {doc} |" for k, (hint, d, doc) in settings(cls).items()]
@@ -212,7 +212,7 @@ def _run_errors(c)->list:
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 
-def _validate(c, combination_errors=None # the checks of `c`'s class across settings (None: `TrainConfig`'s)
+def _validate(c, combination_errors=None # the checks of c's class across settings (None: TrainConfig's)
              ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
     errs = _type_errors(c)
@@ -259,7 +259,7 @@ def _replace(self, **changes)->TrainConfig:
     _check_keys(changes, 'cfg.replace()', type(self))
     return type(self)(**{**config_dict(self), **changes})
 
-def frozen_config(cls:type # a config class: settings documented in its `__init__`, which calls `_validate`
+def frozen_config(cls:type # a config class: settings documented in its __init__, which calls _validate
                  )->type:
     "Make `cls` frozen, equal when its settings are, shown by its changed settings, and given `replace`."
     cls.__setattr__, cls.__eq__, cls.__repr__ = _frozen, _equal, _changed_settings
@@ -280,7 +280,7 @@ def _check_keys(d:dict, where:str, cls:type=None):
 # %% ../nbs/08_config.ipynb #6c10aa2b
 def _config_dir(cls:type=None)->Path: return Path(str(resources.files('gradaug')/(cls or TrainConfig).folder))
 
-def list_configs(cls:type=None # a config class (None: `TrainConfig`)
+def list_configs(cls:type=None # a config class (None: TrainConfig)
                 )->dict:
     "Name -> first comment line of every config of `cls` shipped with gradaug."
     found = {}
@@ -289,7 +289,7 @@ def list_configs(cls:type=None # a config class (None: `TrainConfig`)
         found[path.stem] = first.lstrip('# ').strip()
     return found
 
-def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (None: `TrainConfig`)
+def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (None: TrainConfig)
                )->Path:
     "The YAML file `name_or_path` means: a path to an existing file, or the name of a shipped config."
     path = Path(name_or_path)
@@ -304,7 +304,7 @@ def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (N
 
 # %% ../nbs/08_config.ipynb #848aab30
 def parse_overrides(overrides:list, # strings 'key=value', the value parsed as YAML
-                    cls:type=None # the config class whose keys they must be (None: `TrainConfig`)
+                    cls:type=None # the config class whose keys they must be (None: TrainConfig)
                    )->dict:
     "The `key=value` strings of the command line as a dict."
     out = {}
@@ -329,7 +329,7 @@ def _read_yaml(path:Path)->dict:
 
 def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name (None: the defaults)
                 overrides:list=None, # 'key=value' strings applied after the file
-                cls:type=None, # the config class (None: `TrainConfig`)
+                cls:type=None, # the config class (None: TrainConfig)
                 **kwargs # settings applied last
                )->TrainConfig: # the checked settings
     "Defaults, then the YAML file at `path`, then `overrides`, then `kwargs`, checked."
@@ -354,7 +354,7 @@ RESUMABLE_KEYS = ('epochs', 'device', 'workers', 'threads', 'progress', 'checkpo
 
 def resume_config(run_dir:Union[str, Path], # a run folder written by `gradaug.train` (config.yaml, checkpoint.pt)
                   overrides:list=None, # 'key=value' changes, only of `RESUMABLE_KEYS`
-                  cls:type=None # the run's config class (None: `TrainConfig`)
+                  cls:type=None # the run's config class (None: TrainConfig)
                  )->TrainConfig:
     "The config of the run in `run_dir`, set to resume it, with the safe `overrides` applied."
     run = Path(run_dir)

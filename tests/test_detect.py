@@ -14,7 +14,7 @@ from gradaug.runtime import seed_everything
 from conftest import short_error
 
 TINY = dict(arch='fasterrcnn_resnet18_fpn', train_images=4, test_images=2, canvas=64, min_size=64, max_size=64,
-            batch_size=2, eval_batch_size=2, epochs=2, proposals=50, rois_per_image=32, n=1, lr=0.01,
+            batch_size=2, eval_batch_size=2, epochs=2, proposals=50, rois_per_image=32, n=1, lr=0.005,
             warmup_epochs=0, threads=1, progress=False, seed=2)
 
 def tiny_config(folder:Path, **changes)->Path:
@@ -51,8 +51,8 @@ def test_listing_and_print_config(cli):
     printed = yaml.safe_load(r.stdout)
     assert (printed['min_size'], printed['max_size'], printed['batch_size'], printed['n']) == (600, 1000, 8, 3)
     r = cli('--print_config', prog='gradaug-detect')                # no arguments: the digit-canvas demo
-    assert DetectConfig(**yaml.safe_load(r.stdout)) == load_config('digits_maskrcnn_r18_fpn_gradaug', cls=DetectConfig) \
-        .replace(name='detect_digits')
+    demo = load_config('digits_maskrcnn_r18_fpn_gradaug', cls=DetectConfig)
+    assert DetectConfig(**yaml.safe_load(r.stdout)) == demo.replace(name='detect_digits')
 
 # ---------------------------------------------------------------- resume after a real interruption
 
@@ -101,18 +101,20 @@ def test_bad_input_gives_short_errors(tmp_path, cli):
 
 # ---------------------------------------------------------------- the detector learns
 
-OVERFIT_STEPS, OVERFIT_BOX_MAP_50 = 150, 0.5
+OVERFIT_STEPS, OVERFIT_BOX_MAP = 40, 0.5
 
 def test_short_overfit_raises_box_map(tmp_path):
-    """Faster R-CNN R18-FPN with GradAug (n=1), trained for 150 steps on 4 training canvases and tested on the same 4:
-    box mAP@0.5 goes from about 0 to at least 0.5."""
-    cfg = DetectConfig(**{**TINY, 'epochs': OVERFIT_STEPS // 2, 'lr': 0.02, 'warmup_epochs': 5, 'max_digits': 1},
-                       out=str(tmp_path/'overfit'))
+    """Faster R-CNN R18-FPN with GradAug (n=1) trained for 40 steps on 4 training canvases (one digit each, all 4 in
+    every batch) and tested on the same 4: box mAP (COCO's, IoU 0.5:0.95) goes from below 0.1 to at least 0.5.
+    (Measured while writing the test: 0.725, box mAP@0.5 1.0, on this project's 2-core CPU.)"""
+    cfg = DetectConfig(**{**TINY, 'batch_size': 4, 'epochs': 4, 'steps_per_epoch': OVERFIT_STEPS // 4,
+                          'warmup_epochs': 0.5, 'max_digits': 1}, out=str(tmp_path/'overfit'))
     seed_everything(cfg.seed)
     trainer = DetectTrainer(cfg, log=lambda s: None)
     trainer.test_loader = detection_loader(trainer.train_loader.dataset, 4, shuffle=False, seed=cfg.seed)
-    box_map_50 = lambda: trainer._test_columns(trainer.evaluate())['box_map_50']
-    before = box_map_50()
+    box_map = lambda: trainer._test_columns(trainer.evaluate())['box_map']
+    before = box_map()
     trainer.fit()
-    after = box_map_50()
-    assert before < 0.1 and after >= OVERFIT_BOX_MAP_50, (before, after)
+    after = box_map()
+    assert trainer.global_step == OVERFIT_STEPS
+    assert before < 0.1 and after >= OVERFIT_BOX_MAP, (before, after)
