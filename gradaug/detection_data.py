@@ -17,13 +17,14 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 from pycocotools import mask as coco_mask
+from pycocotools.cocoeval import Params
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
 from .data import DataError, DatasetNotFoundError, EpochSampler, digits_split, digits_tensors, _loader
 
 # %% auto #0
-__all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'detection_collate', 'detection_loader',
+__all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'detection_collate', 'detection_loader', 'coco_thresholds',
            'evaluate_detection', 'CocoInstances', 'get_detection_datasets', 'save_coco', 'draw_detections',
            'detection_grid']
 
@@ -31,8 +32,8 @@ __all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'detection
 INK = 0.25   # a resized digit's pixels below this (in 0..1) are set to 0: what is left is its ink, and its mask
 
 def _digit_ink(digit:Tensor, size:int)->np.ndarray:
-    "The (28, 28) `digit` in [0, 1] resized to (size, size) as uint8 0..255, its pixels fainter than `INK` zeroed."
-    resized = F.interpolate(digit[None, None], size=(size, size), mode='bilinear', antialias=True)[0, 0].numpy()
+    "The (28, 28) uint8 `digit` resized to (size, size), as uint8, its pixels fainter than `INK` zeroed."
+    resized = F.interpolate(digit[None, None] / 255, size=(size, size), mode='bilinear', antialias=True)[0, 0].numpy()
     ink = np.round(np.clip(resized, 0, 1) * 255).astype(np.uint8)
     return ink * (ink >= round(INK * 255))
 
@@ -86,9 +87,8 @@ class DigitCanvases(Dataset):
                              f"8 <= smallest <= largest <= canvas={canvas}; lower it or enlarge the canvas.")
         self.split, self.n_images, self.canvas, self.max_digits = split, n_images, canvas, max_digits
         self.seed, self.digit_size = seed, tuple(digit_size)
-        self._digits, labels = digits_tensors(torch.float32)
+        self._digits, self._labels = digits_tensors()             # uint8: 4 MB, shared by nothing else
         self._pool = digits_split()[0 if split == 'train' else 1]
-        self._labels = labels
 
     def __len__(self): return self.n_images
 
@@ -207,8 +207,13 @@ def _for_metric(annotation:dict, iou_types:tuple, keys:tuple)->dict:
         if 'masks' not in annotation:
             raise ValueError("evaluate_detection: 'segm' needs masks in every prediction and target; evaluate "
                              "iou_types=('bbox',) for a model without a mask head.")
-        entry['masks'] = _binary_masks(annotation['masks'].cpu())
+        entry['masks'] = _binary_masks(annotation['masks']).cpu()
     return entry
+
+def coco_thresholds()->dict:
+    "COCO's own IoU and recall thresholds (float64, from pycocotools' `Params`), as `MeanAveragePrecision` arguments."
+    params = Params(iouType='bbox')
+    return dict(iou_thresholds=params.iouThrs.tolist(), rec_thresholds=params.recThrs.tolist())
 
 def _named(result:dict, iou_types:tuple)->dict:
     "torchmetrics' scalar results as floats, box metrics unprefixed and mask metrics prefixed `segm_`."
@@ -229,9 +234,10 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
                       )->dict: # floats: map, map_50, map_75, map_small, ..., mar_100, and segm_map, ... for masks
     "COCO box (and mask) mAP of `model` on `loader` with torchmetrics; the model's modes and gradients are kept."
     iou_types = _iou_types(model, iou_types)
-    metric = MeanAveragePrecision(iou_type=iou_types if len(iou_types) > 1 else iou_types[0])   # pycocotools
+    metric = MeanAveragePrecision(iou_type=iou_types if len(iou_types) > 1 else iou_types[0], **coco_thresholds())
     device = next(model.parameters()).device
-    total = len(loader) if max_batches is None else min(max_batches, len(loader))
+    total = len(loader) if hasattr(loader, '__len__') else None
+    if max_batches is not None: total = max_batches if total is None else min(max_batches, total)
     with eval_mode(model), torch.no_grad():
         for step, (images, targets) in enumerate(tqdm(loader, total=total, desc='mAP', disable=not progress)):
             if step == total: break
@@ -240,7 +246,7 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
                           [_for_metric(t, iou_types, ('boxes', 'labels', 'iscrowd', 'area')) for t in targets])
     return _named(metric.compute(), iou_types)
 
-# %% ../nbs/18_detection_data.ipynb #d5714701
+# %% ../nbs/18_detection_data.ipynb #9b284400
 DETECTION_DATASETS = ('digits', 'coco')
 
 def _plain(x)->Tensor:
@@ -279,7 +285,7 @@ class CocoInstances(Dataset):
             target = {k: v[keep] if isinstance(v, Tensor) else v for k, v in target.items()}
         return image, target
 
-# %% ../nbs/18_detection_data.ipynb #c0e31f15
+# %% ../nbs/18_detection_data.ipynb #a23d12e7
 def _coco_split(root:Path, split:str, train:bool, download:bool)->CocoInstances:
     "COCO 2017's `split` (train or val) under `root/coco`, or a clear error when it is not there."
     images, annotations = root/'coco'/f'{split}2017', root/'coco'/'annotations'/f'instances_{split}2017.json'
@@ -312,7 +318,7 @@ def get_detection_datasets(name:str='digits', # one of `DETECTION_DATASETS`
     raise ValueError(f"get_detection_datasets: unknown dataset {name!r}; valid names are "
                      f"{', '.join(DETECTION_DATASETS)}.")
 
-# %% ../nbs/18_detection_data.ipynb #9b284400
+# %% ../nbs/18_detection_data.ipynb #4f5f3fc9
 def save_coco(dataset:DigitCanvases, # the canvases to write
               root:Union[str, Path], # a data folder: writes root/coco/{split}2017/ and its annotations file
               split:str='val', # COCO's split name: 'train' or 'val'
@@ -329,7 +335,7 @@ def save_coco(dataset:DigitCanvases, # the canvases to write
     annotations.write_text(json.dumps(coco))
     return annotations
 
-# %% ../nbs/18_detection_data.ipynb #86eb9cd1
+# %% ../nbs/18_detection_data.ipynb #c0af9c72
 def _colours(labels:Tensor)->list:
     "One colour per class (matplotlib's tab10 cycle), as RGB tuples."
     from matplotlib import colormaps
@@ -350,18 +356,19 @@ def draw_detections(image:Tensor, # (C, H, W): float in [0, 1] or uint8; 1 or 3 
                    )->Tensor: # (3, H, W) uint8 picture
     "The image with the annotation's boxes, labels (and scores) and masks drawn on it."
     picture = _uint8_rgb(image)
-    keep = torch.ones(len(annotation['labels']), dtype=torch.bool)
-    if 'scores' in annotation: keep = annotation['scores'].detach().cpu() >= score_threshold
+    scores = annotation['scores'].detach().cpu() if 'scores' in annotation else None
+    keep = torch.ones(len(annotation['labels']), dtype=torch.bool) if scores is None else scores >= score_threshold
     labels = annotation['labels'].cpu()[keep]
     colours = _colours(labels)
     if 'masks' in annotation and keep.any():
         masks = _binary_masks(annotation['masks'].detach().cpu())[keep]
         picture = draw_segmentation_masks(picture, masks, alpha=alpha, colors=colours)
     texts = [names[int(c)] if names is not None else str(int(c)) for c in labels]
-    if 'scores' in annotation: texts = [f'{t} {s:.2f}' for t, s in zip(texts, annotation['scores'][keep].tolist())]
+    if scores is not None: texts = [f'{t} {s:.2f}' for t, s in zip(texts, scores[keep].tolist())]
+    if not keep.any(): return picture
     return draw_bounding_boxes(picture, annotation['boxes'].detach().cpu()[keep], texts, colors=colours, width=width)
 
-# %% ../nbs/18_detection_data.ipynb #4f5f3fc9
+# %% ../nbs/18_detection_data.ipynb #cabe9abf
 def detection_grid(images:Sequence[Tensor], # (C, H, W) images
                    annotations:Sequence[dict], # one target or prediction per image
                    names:Optional[Sequence[str]]=None, # class names by label
