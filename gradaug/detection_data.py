@@ -24,9 +24,9 @@ from .slim import eval_mode
 from .data import DataError, DatasetNotFoundError, EpochSampler, digits_split, digits_tensors, _loader
 
 # %% auto #0
-__all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'detection_collate', 'detection_loader', 'coco_thresholds',
-           'evaluate_detection', 'CocoInstances', 'get_detection_datasets', 'save_coco', 'draw_detections',
-           'detection_grid']
+__all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'draw_detections', 'detection_grid', 'detection_collate',
+           'detection_loader', 'coco_thresholds', 'evaluate_detection', 'CocoInstances', 'get_detection_datasets',
+           'save_coco']
 
 # %% ../nbs/18_detection_data.ipynb #c8e1f052
 INK = 0.25   # a resized digit's pixels below this (in 0..1) are set to 0: what is left is its ink, and its mask
@@ -149,6 +149,66 @@ def coco(self:DigitCanvases)->dict:
     return self._coco
 
 # %% ../nbs/18_detection_data.ipynb #38585c40
+def _binary_masks(masks:Tensor)->Tensor:
+    "(N, H, W) bool masks from Mask R-CNN's soft (N, 1, H, W) masks (at 0.5) or from 0/1 (N, H, W) masks."
+    if masks.is_floating_point(): masks = masks > 0.5
+    return (masks[:, 0] if masks.ndim == 4 else masks).bool()
+
+def _colours(labels:Tensor)->list:
+    "One colour per class (matplotlib's tab10 cycle), as RGB tuples."
+    from matplotlib import colormaps
+    palette = colormaps['tab10'].colors
+    return [tuple(int(255 * c) for c in palette[int(label) % len(palette)]) for label in labels]
+
+def _uint8_rgb(image:Tensor)->Tensor:
+    "A (C, H, W) image, float in [0, 1] or uint8, as (3, H, W) uint8."
+    if image.dtype != torch.uint8: image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return image.cpu().expand(3, -1, -1) if image.shape[0] == 1 else image.cpu()[:3]
+
+def draw_detections(image:Tensor, # (C, H, W): float in [0, 1] or uint8; 1 or 3 channels
+                    annotation:dict, # a target or a prediction: boxes, labels, optional scores and masks
+                    score_threshold:float=0.5, # predictions scoring below this are not drawn
+                    names:Optional[Sequence[str]]=None, # class names by label (e.g. `DigitCanvases.classes`)
+                    alpha:float=0.45, # opacity of the masks
+                    width:int=1, # box line width in pixels
+                   )->Tensor: # (3, H, W) uint8 picture
+    "The image with the annotation's boxes, labels (and scores) and masks drawn on it."
+    picture = _uint8_rgb(image)
+    scores = annotation['scores'].detach().cpu() if 'scores' in annotation else None
+    keep = torch.ones(len(annotation['labels']), dtype=torch.bool) if scores is None else scores >= score_threshold
+    labels = annotation['labels'].cpu()[keep]
+    colours = _colours(labels)
+    if 'masks' in annotation and keep.any():
+        masks = _binary_masks(annotation['masks'].detach().cpu())[keep]
+        picture = draw_segmentation_masks(picture, masks, alpha=alpha, colors=colours)
+    texts = [names[int(c)] if names is not None else str(int(c)) for c in labels]
+    if scores is not None: texts = [f'{t} {s:.2f}' for t, s in zip(texts, scores[keep].tolist())]
+    if not keep.any(): return picture
+    return draw_bounding_boxes(picture, annotation['boxes'].detach().cpu()[keep], texts, colors=colours, width=width)
+
+# %% ../nbs/18_detection_data.ipynb #2dd0c360
+def detection_grid(images:Sequence[Tensor], # (C, H, W) images
+                   annotations:Sequence[dict], # one target or prediction per image
+                   names:Optional[Sequence[str]]=None, # class names by label
+                   score_threshold:float=0.5, # see draw_detections
+                   titles:Optional[Sequence[str]]=None, # one title per image
+                   ncols:int=4, # images per row
+                   size:float=2.2, # inches per image
+                  )->Figure:
+    "A figure of images with their boxes and masks drawn (`draw_detections`), `ncols` to a row."
+    nrows = -(-len(images) // ncols)
+    figure = Figure(figsize=(size * ncols, size * nrows))
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis('off')
+        if k >= len(images): continue
+        picture = draw_detections(images[k], annotations[k], score_threshold, names)
+        ax.imshow(picture.permute(1, 2, 0).numpy())
+        if titles is not None: ax.set_title(titles[k], fontsize=8)
+    figure.tight_layout()
+    return figure
+
+# %% ../nbs/18_detection_data.ipynb #5431db4c
 def detection_collate(batch:list)->tuple:
     "A batch of (image, target) pairs as (list of images, list of targets), the form torchvision's detectors take."
     images, targets = zip(*batch)
@@ -175,7 +235,7 @@ def detection_loader(dataset:Dataset, # (image, target) pairs, e.g. DigitCanvase
     return _loader(dataset, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True,
                    collate_fn=detection_collate)
 
-# %% ../nbs/18_detection_data.ipynb #785d3523
+# %% ../nbs/18_detection_data.ipynb #531504be
 IOU_TYPES = ('bbox', 'segm')
 
 def _has_masks(model:nn.Module)->bool:
@@ -194,12 +254,7 @@ def _iou_types(model:nn.Module, iou_types)->tuple:
                          f"head; evaluate iou_types=('bbox',), or use a Mask R-CNN.")
     return chosen
 
-# %% ../nbs/18_detection_data.ipynb #22671ed1
-def _binary_masks(masks:Tensor)->Tensor:
-    "(N, H, W) bool masks from Mask R-CNN's soft (N, 1, H, W) masks (at 0.5) or from 0/1 (N, H, W) masks."
-    if masks.is_floating_point(): masks = masks > 0.5
-    return (masks[:, 0] if masks.ndim == 4 else masks).bool()
-
+# %% ../nbs/18_detection_data.ipynb #68f5893a
 def _for_metric(annotation:dict, iou_types:tuple, keys:tuple)->dict:
     "The entries of a prediction or target that `MeanAveragePrecision` reads, on the CPU, masks made binary."
     entry = {k: torch.as_tensor(annotation[k]).cpu() for k in keys if k in annotation}
@@ -225,7 +280,7 @@ def _named(result:dict, iou_types:tuple)->dict:
         named[metric if iou_type == 'bbox' else f'segm_{metric}'] = float(value)
     return named
 
-# %% ../nbs/18_detection_data.ipynb #7dbc6fd7
+# %% ../nbs/18_detection_data.ipynb #f6248078
 def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-CNN, ...), possibly DDP-wrapped
                        loader:Iterable, # yields (list of images, list of targets): detection_loader(..., shuffle=False)
                        iou_types:Union[str, Sequence[str], None]=None, # 'bbox', 'segm' or both; None: both if masks
@@ -246,7 +301,7 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
                           [_for_metric(t, iou_types, ('boxes', 'labels', 'iscrowd', 'area')) for t in targets])
     return _named(metric.compute(), iou_types)
 
-# %% ../nbs/18_detection_data.ipynb #9b284400
+# %% ../nbs/18_detection_data.ipynb #cabe9abf
 DETECTION_DATASETS = ('digits', 'coco')
 
 def _plain(x)->Tensor:
@@ -285,7 +340,7 @@ class CocoInstances(Dataset):
             target = {k: v[keep] if isinstance(v, Tensor) else v for k, v in target.items()}
         return image, target
 
-# %% ../nbs/18_detection_data.ipynb #a23d12e7
+# %% ../nbs/18_detection_data.ipynb #79d2bcbd
 def _coco_split(root:Path, split:str, train:bool, download:bool)->CocoInstances:
     "COCO 2017's `split` (train or val) under `root/coco`, or a clear error when it is not there."
     images, annotations = root/'coco'/f'{split}2017', root/'coco'/'annotations'/f'instances_{split}2017.json'
@@ -318,7 +373,7 @@ def get_detection_datasets(name:str='digits', # one of `DETECTION_DATASETS`
     raise ValueError(f"get_detection_datasets: unknown dataset {name!r}; valid names are "
                      f"{', '.join(DETECTION_DATASETS)}.")
 
-# %% ../nbs/18_detection_data.ipynb #4f5f3fc9
+# %% ../nbs/18_detection_data.ipynb #a8777e0f
 def save_coco(dataset:DigitCanvases, # the canvases to write
               root:Union[str, Path], # a data folder: writes root/coco/{split}2017/ and its annotations file
               split:str='val', # COCO's split name: 'train' or 'val'
@@ -334,58 +389,3 @@ def save_coco(dataset:DigitCanvases, # the canvases to write
         write_png((dataset[i][0] * 255).round().to(torch.uint8), str(images/entry['file_name']))
     annotations.write_text(json.dumps(coco))
     return annotations
-
-# %% ../nbs/18_detection_data.ipynb #c0af9c72
-def _colours(labels:Tensor)->list:
-    "One colour per class (matplotlib's tab10 cycle), as RGB tuples."
-    from matplotlib import colormaps
-    palette = colormaps['tab10'].colors
-    return [tuple(int(255 * c) for c in palette[int(label) % len(palette)]) for label in labels]
-
-def _uint8_rgb(image:Tensor)->Tensor:
-    "A (C, H, W) image, float in [0, 1] or uint8, as (3, H, W) uint8."
-    if image.dtype != torch.uint8: image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-    return image.cpu().expand(3, -1, -1) if image.shape[0] == 1 else image.cpu()[:3]
-
-def draw_detections(image:Tensor, # (C, H, W): float in [0, 1] or uint8; 1 or 3 channels
-                    annotation:dict, # a target or a prediction: boxes, labels, optional scores and masks
-                    score_threshold:float=0.5, # predictions scoring below this are not drawn
-                    names:Optional[Sequence[str]]=None, # class names by label (e.g. `DigitCanvases.classes`)
-                    alpha:float=0.45, # opacity of the masks
-                    width:int=1, # box line width in pixels
-                   )->Tensor: # (3, H, W) uint8 picture
-    "The image with the annotation's boxes, labels (and scores) and masks drawn on it."
-    picture = _uint8_rgb(image)
-    scores = annotation['scores'].detach().cpu() if 'scores' in annotation else None
-    keep = torch.ones(len(annotation['labels']), dtype=torch.bool) if scores is None else scores >= score_threshold
-    labels = annotation['labels'].cpu()[keep]
-    colours = _colours(labels)
-    if 'masks' in annotation and keep.any():
-        masks = _binary_masks(annotation['masks'].detach().cpu())[keep]
-        picture = draw_segmentation_masks(picture, masks, alpha=alpha, colors=colours)
-    texts = [names[int(c)] if names is not None else str(int(c)) for c in labels]
-    if scores is not None: texts = [f'{t} {s:.2f}' for t, s in zip(texts, scores[keep].tolist())]
-    if not keep.any(): return picture
-    return draw_bounding_boxes(picture, annotation['boxes'].detach().cpu()[keep], texts, colors=colours, width=width)
-
-# %% ../nbs/18_detection_data.ipynb #cabe9abf
-def detection_grid(images:Sequence[Tensor], # (C, H, W) images
-                   annotations:Sequence[dict], # one target or prediction per image
-                   names:Optional[Sequence[str]]=None, # class names by label
-                   score_threshold:float=0.5, # see draw_detections
-                   titles:Optional[Sequence[str]]=None, # one title per image
-                   ncols:int=4, # images per row
-                   size:float=2.2, # inches per image
-                  )->Figure:
-    "A figure of images with their boxes and masks drawn (`draw_detections`), `ncols` to a row."
-    nrows = -(-len(images) // ncols)
-    figure = Figure(figsize=(size * ncols, size * nrows))
-    axes = figure.subplots(nrows, ncols, squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis('off')
-        if k >= len(images): continue
-        picture = draw_detections(images[k], annotations[k], score_threshold, names)
-        ax.imshow(picture.permute(1, 2, 0).numpy())
-        if titles is not None: ax.set_title(titles[k], fontsize=8)
-    figure.tight_layout()
-    return figure
