@@ -78,12 +78,13 @@ def keep_predictions(runs:Path, seed:int, path:Path, count:int=4, threshold:floa
     "Both arms' predictions (score >= threshold, masks at 0.5) on the first `count` test canvases, and the truth."
     kept = dict(images=[], targets=[])
     for arm in ARMS:
+        if not (runs/f'{arm}-s{seed}'/'checkpoint.pt').is_file(): continue   # a run stopped before its first epoch
         model, cfg = load_detector(runs/f'{arm}-s{seed}')
         test = detection_datasets(cfg)[1]
         items = [test[i] for i in range(count)]
         with eval_mode(model), torch.no_grad(): found = model([image for image, _ in items])
         kept[arm] = [_small(p, threshold) for p in found]
-        kept['images'] = [image for image, _ in items]
+        kept['images'] = [(image * 255).round().to(torch.uint8) for image, _ in items]   # 4x smaller than float
         kept['targets'] = [dict(boxes=t['boxes'], labels=t['labels'], masks=t['masks']) for _, t in items]
     torch.save(kept, path)
 
@@ -103,11 +104,13 @@ def main():
     parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
     parser.add_argument('--collect', action='store_true', help='write the per-epoch CSV of the run folders and exit')
     parser.add_argument('--epochs-csv', default=str(ROOT/'experiments'/'detect_digits_epochs.csv'))
+    parser.add_argument('--predictions-only', action='store_true', help='only keep the first seed\'s predictions')
     parser.add_argument('--no-predictions', action='store_true', help='do not keep the first seed\'s predictions')
     a = parser.parse_args()
     torch.set_num_threads(1)
     csv_path, runs = Path(a.csv), Path(a.runs)
     if a.collect: return collect(runs, Path(a.epochs_csv))
+    if a.predictions_only: return keep_predictions(runs, a.seeds[0], Path(a.predictions))
     for seed in a.seeds:
         for arm in a.arms:
             if (arm, seed, ' '.join(a.settings)) in done_runs(csv_path): continue
