@@ -59,18 +59,19 @@ def _take_debug(overrides:list, debug:bool)->tuple:
     return [o for o in overrides if not is_debug(o)], debug or any(v is True for v in asked)
 
 def train_config(overrides:list, # 'key=value' strings; `resume=RUN_FOLDER` continues that run
-                 config:str=None # a shipped config's name or a YAML file
+                 config:str=None, # a shipped config's name or a YAML file
+                 cls:type=None # the config class (None: TrainConfig; gradaug-detect: DetectConfig)
                 )->TrainConfig:
     "The config `gradaug-train` runs for these arguments."
     resume = [o for o in overrides if o.split('=', 1)[0].strip() == 'resume']
-    if not resume or parse_overrides(resume[-1:])['resume'] == 'auto': return load_config(config, overrides)
+    if not resume or parse_overrides(resume[-1:], cls)['resume'] == 'auto': return load_config(config, overrides, cls)
     if config is not None:
         raise ConfigError("resume= continues a run with the config saved in its folder; leave out --config")
-    run = parse_overrides(resume[-1:])['resume']
+    run = parse_overrides(resume[-1:], cls)['resume']
     if not isinstance(run, str) or not run:
         raise ConfigError(f"resume={run!r}: resume takes the run folder to continue, "
                           f"e.g. resume=runs/digits-20261125-101500")
-    return resume_config(run, [o for o in overrides if o not in resume])
+    return resume_config(run, [o for o in overrides if o not in resume], cls)
 
 def _report(s:dict)->str:
     return (f"final test top-1 {s['final_top1']:.2f}% (top-5 {s['final_top5']:.2f}%), best top-1 "
@@ -84,22 +85,30 @@ def _columns(rows:list)->str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return '\n'.join('  '.join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in rows)
 
-def configs_text()->str:
+def configs_text(cls:type=None # a config class (None: TrainConfig)
+                )->str:
     "The shipped configs, one per line, with the first line of each one's header."
-    return _columns([('name', 'what it runs')] + list(shipped_configs().items()))
+    return _columns([('name', 'what it runs')] + list(shipped_configs(cls).items()))
 
-def settings_text()->str:
+def settings_text(cls:type=None # a config class (None: TrainConfig)
+                 )->str:
     "Every setting with its default and description, as `gradaug-train --list_settings` prints them."
     return _columns([('setting', 'default', 'description')] +
-                    [(k, yaml_value(d), doc) for k, (hint, d, doc) in settings().items()])
+                    [(k, yaml_value(d), doc) for k, (hint, d, doc) in settings(cls).items()])
 
 # %% ../nbs/13_cli.ipynb #2ecde873
-def _train_command(overrides, config, list_configs, list_settings, print_config):
-    if list_configs: return print(configs_text())
-    if list_settings: return print(settings_text())
-    cfg = train_config(overrides, config)
+def _train_command(overrides, config, list_configs, list_settings, print_config,
+                   cls:type=None, # the config class (None: TrainConfig)
+                   run=None # trains a config and returns the report to print (None: train's)
+                  ):
+    "What `gradaug-train` (or, given `cls` and `run`, another training command) does with its arguments."
+    if list_configs: return print(configs_text(cls))
+    if list_settings: return print(settings_text(cls))
+    cfg = train_config(overrides, config, cls)
     if print_config: return print(yaml.safe_dump(config_dict(cfg), sort_keys=False), end='')
-    primary_log(print)(_report(train(cfg)))   # under torchrun: rank 0 reports
+    primary_log(print)((run or _train_report)(cfg))   # under torchrun: rank 0 reports
+
+def _train_report(cfg:TrainConfig)->str: return _report(train(cfg))
 
 @call_parse
 def train_main(overrides:Param("settings as key=value, after --config (e.g. epochs=5 sizes=[32,28,24]); "

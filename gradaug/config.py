@@ -18,8 +18,8 @@ from .data import DATASETS
 
 # %% auto #0
 __all__ = ['DEFAULT_SIZES', 'RESUMABLE_KEYS', 'ConfigError', 'TrainConfig', 'settings', 'yaml_value', 'settings_table',
-           'config_dict', 'list_configs', 'config_path', 'parse_overrides', 'load_config', 'save_config',
-           'resume_config', 'build_model']
+           'config_dict', 'frozen_config', 'list_configs', 'config_path', 'parse_overrides', 'load_config',
+           'save_config', 'resume_config', 'build_model']
 
 # %% ../nbs/08_config.ipynb #8c4c99e7
 class ConfigError(ValueError):
@@ -31,6 +31,7 @@ DEFAULT_SIZES = dict(digits=[28, 24, 20], cifar10=[32, 28, 24], cifar100=[32, 28
 # %% ../nbs/08_config.ipynb #b1748d7f
 class TrainConfig:
     "Every setting of a training run, checked when created; `cfg.replace(key=value)` gives a changed copy."
+    kind, command, folder = 'training', 'gradaug-train', 'configs'   # for messages; where its shipped configs are
     def __init__(self,
         name:str='digits', # run name; the default run folder is runs/{name}-{timestamp}
         dataset:Literal[DATASETS]='digits', # what to train and test on
@@ -88,10 +89,12 @@ class TrainConfig:
 
 # %% ../nbs/08_config.ipynb #c85febcf
 @cache
-def settings()->dict:
-    "Setting name -> (type, default, description), read from `TrainConfig`'s documented signature."
-    hints, docs = get_type_hints(TrainConfig.__init__), docments(TrainConfig.__init__)
-    params = list(inspect.signature(TrainConfig.__init__).parameters.values())[1:]
+def settings(cls:type=None # a config class with a documented __init__ (None: TrainConfig)
+            )->dict:
+    "Setting name -> (type, default, description), read from a config class's documented signature."
+    cls = cls or TrainConfig
+    hints, docs = get_type_hints(cls.__init__), docments(cls.__init__)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     return {p.name: (hints[p.name], p.default, docs[p.name]) for p in params}
 
 def _describe(hint)->str:
@@ -107,9 +110,10 @@ def yaml_value(value)->str:
     text = yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True)
     return text.strip().removesuffix('...').strip()
 
-def settings_table()->str:
+def settings_table(cls:type=None # a config class (None: TrainConfig)
+                  )->str:
     "The settings as a markdown table (setting, default, description)."
-    rows = [f"| `{k}` | `{yaml_value(d)}` | {doc} |" for k, (hint, d, doc) in settings().items()]
+    rows = [f"| `{k}` | `{yaml_value(d)}` | {doc} |" for k, (hint, d, doc) in settings(cls).items()]
     return '\n'.join(['| setting | default | description |', '|---|---|---|'] + rows)
 
 # %% ../nbs/08_config.ipynb #f040b728
@@ -162,7 +166,7 @@ def _coerce(value, hint):
 def _type_errors(c:TrainConfig)->list:
     "Coerce every setting of `c` to its type in place; describe those that cannot be."
     errs = []
-    for key, (hint, _, _) in settings().items():
+    for key, (hint, _, _) in settings(type(c)).items():
         value = getattr(c, key)
         try: object.__setattr__(c, key, _coerce(value, hint))
         except TypeError: errs.append(f"{key}={value!r} must be {_describe(hint)}" + _TYPE_HINTS.get(key, ''))
@@ -174,7 +178,7 @@ _TYPE_HINTS = dict(resume=": the run folder to continue, e.g. resume=runs/digits
 def _range_errors(c:TrainConfig)->list:
     "Settings outside the range their description ends with."
     errs = []
-    for key, (_, _, doc) in settings().items():
+    for key, (_, _, doc) in settings(type(c)).items():
         bounds, value = _range(doc), getattr(c, key)
         values = value if isinstance(value, list) else [] if value is None else [value]
         if bounds and not all(_in_range(v, bounds) for v in values):
@@ -189,6 +193,13 @@ def _combination_errors(c:TrainConfig)->list:
         if not ok: errs.append(msg)
     need(c.model in MODELS or re.fullmatch(r'wrn\d+_\d+', c.model),
          f"model={c.model!r} is not one of {', '.join(MODELS)} (or wrn{{depth}}_{{k}})")
+    return errs + _run_errors(c) + _semi_errors(c)
+
+def _run_errors(c)->list:
+    "Device, optimizer, schedule and run-folder settings that contradict each other (in any config class with them)."
+    errs = []
+    def need(ok, msg):
+        if not ok: errs.append(msg)
     need(c.device in ('auto', 'cpu', 'cuda') or re.fullmatch(r'cuda:\d+', c.device),
          f"device={c.device!r} is not one of 'auto', 'cpu', 'cuda' or 'cuda:N'")
     need(not c.nesterov or c.momentum > 0, "nesterov=true needs momentum > 0")
@@ -199,13 +210,14 @@ def _combination_errors(c:TrainConfig)->list:
     need(c.warmup_epochs < c.epochs, f"warmup_epochs={c.warmup_epochs} must be less than epochs={c.epochs}")
     need(c.resume in ('', 'auto') or not c.out or Path(c.out) == Path(c.resume),
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
-    return errs + _semi_errors(c)
+    return errs
 
-def _validate(c:TrainConfig):
+def _validate(c, combination_errors=None # the checks of c's class across settings (None: TrainConfig's)
+             ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
     errs = _type_errors(c)
-    if not errs: errs = _range_errors(c) + _combination_errors(c)
-    if errs: raise ConfigError("invalid training config:\n  - " + "\n  - ".join(errs))
+    if not errs: errs = _range_errors(c) + (combination_errors or _combination_errors)(c)
+    if errs: raise ConfigError(f"invalid {c.kind} config:\n  - " + "\n  - ".join(errs))
 
 # %% ../nbs/08_config.ipynb #aac34311
 _SEMI_OPTIONS = ('unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update')
@@ -227,30 +239,38 @@ def _semi_errors(c:TrainConfig)->list:
 # %% ../nbs/08_config.ipynb #08883890
 def config_dict(cfg:TrainConfig)->dict:
     "Every setting of `cfg` as a plain dict (lists copied)."
-    return {k: list(v) if isinstance(v, list) else v for k, v in ((k, getattr(cfg, k)) for k in settings())}
+    return {k: list(v) if isinstance(v, list) else v for k, v in ((k, getattr(cfg, k)) for k in settings(type(cfg)))}
 
 def _frozen(self, key, value):
-    raise AttributeError(f"TrainConfig is frozen; use cfg.replace({key}=...) for a changed copy")
+    raise AttributeError(f"{type(self).__name__} is frozen; use cfg.replace({key}=...) for a changed copy")
 
-def _equal(self, other): return isinstance(other, TrainConfig) and config_dict(self) == config_dict(other)
+def _equal(self, other): return type(other) is type(self) and config_dict(self) == config_dict(other)
 
 def _changed_settings(self)->str:
-    changed = [f"{k}={v!r}" for k, v in config_dict(self).items() if v != _default(k)]
-    return f"TrainConfig({', '.join(changed)})"
+    changed = [f"{k}={v!r}" for k, v in config_dict(self).items() if v != _default(type(self), k)]
+    return f"{type(self).__name__}({', '.join(changed)})"
 
-def _default(key): return list(settings()[key][1]) if key == 'milestones' else settings()[key][1]
+def _default(cls, key):
+    value = settings(cls)[key][1]
+    return list(value) if isinstance(value, tuple) else value
 
 def _replace(self, **changes)->TrainConfig:
     "A copy of this config with `changes` applied (and checked)."
-    _check_keys(changes, 'cfg.replace()')
-    return TrainConfig(**{**config_dict(self), **changes})
+    _check_keys(changes, 'cfg.replace()', type(self))
+    return type(self)(**{**config_dict(self), **changes})
 
-TrainConfig.__setattr__, TrainConfig.__eq__, TrainConfig.__repr__ = _frozen, _equal, _changed_settings
-TrainConfig.__hash__, TrainConfig.replace = None, _replace
+def frozen_config(cls:type # a config class: settings documented in its __init__, which calls _validate
+                 )->type:
+    "Make `cls` frozen, equal when its settings are, shown by its changed settings, and given `replace`."
+    cls.__setattr__, cls.__eq__, cls.__repr__ = _frozen, _equal, _changed_settings
+    cls.__hash__, cls.replace = None, _replace
+    return cls
+
+frozen_config(TrainConfig)
 
 # %% ../nbs/08_config.ipynb #167df9a1
-def _check_keys(d:dict, where:str):
-    names = list(settings())
+def _check_keys(d:dict, where:str, cls:type=None):
+    names = list(settings(cls))
     for k in d:
         if k not in names:
             close = difflib.get_close_matches(str(k), names, n=1)
@@ -258,29 +278,33 @@ def _check_keys(d:dict, where:str):
             raise ConfigError(f"unknown config key {k!r} in {where}{suggestion} Valid keys: {', '.join(names)}.")
 
 # %% ../nbs/08_config.ipynb #6c10aa2b
-def _config_dir()->Path: return Path(str(resources.files('gradaug')/'configs'))
+def _config_dir(cls:type=None)->Path: return Path(str(resources.files('gradaug')/(cls or TrainConfig).folder))
 
-def list_configs()->dict:
-    "Name -> first comment line of every config shipped with gradaug."
+def list_configs(cls:type=None # a config class (None: TrainConfig)
+                )->dict:
+    "Name -> first comment line of every config of `cls` shipped with gradaug."
     found = {}
-    for path in sorted(_config_dir().glob('*.yaml')):
+    for path in sorted(_config_dir(cls).glob('*.yaml')):
         first = path.read_text().splitlines()[0] if path.stat().st_size else ''
         found[path.stem] = first.lstrip('# ').strip()
     return found
 
-def config_path(name_or_path:Union[str, Path])->Path:
+def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (None: TrainConfig)
+               )->Path:
     "The YAML file `name_or_path` means: a path to an existing file, or the name of a shipped config."
     path = Path(name_or_path)
     if path.is_file(): return path
-    shipped = _config_dir()/f"{path.name.removesuffix('.yaml')}.yaml"
+    shipped = _config_dir(cls)/f"{path.name.removesuffix('.yaml')}.yaml"
     if shipped.is_file() and path.parent == Path('.'): return shipped
-    close = difflib.get_close_matches(path.stem, list(list_configs()), n=3)
+    close = difflib.get_close_matches(path.stem, list(list_configs(cls)), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ''
+    command = (cls or TrainConfig).command
     raise ConfigError(f"config {str(name_or_path)!r} is neither a file nor a shipped config.{hint} "
-                      f"`gradaug-train --list_configs` lists the {len(list_configs())} shipped ones.")
+                      f"`{command} --list_configs` lists the {len(list_configs(cls))} shipped ones.")
 
 # %% ../nbs/08_config.ipynb #848aab30
-def parse_overrides(overrides:list # strings 'key=value', the value parsed as YAML
+def parse_overrides(overrides:list, # strings 'key=value', the value parsed as YAML
+                    cls:type=None # the config class whose keys they must be (None: TrainConfig)
                    )->dict:
     "The `key=value` strings of the command line as a dict."
     out = {}
@@ -289,7 +313,7 @@ def parse_overrides(overrides:list # strings 'key=value', the value parsed as YA
         k, v = o.split('=', 1)
         try: out[k.strip()] = yaml.safe_load(v) if v.strip() else ''
         except yaml.YAMLError as e: raise ConfigError(f"override {o!r}: cannot read the value as YAML ({e})") from None
-    _check_keys(out, 'the overrides')
+    _check_keys(out, 'the overrides', cls)
     return out
 
 # %% ../nbs/08_config.ipynb #887e6f12
@@ -305,19 +329,20 @@ def _read_yaml(path:Path)->dict:
 
 def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name (None: the defaults)
                 overrides:list=None, # 'key=value' strings applied after the file
+                cls:type=None, # the config class (None: TrainConfig)
                 **kwargs # settings applied last
                )->TrainConfig: # the checked settings
     "Defaults, then the YAML file at `path`, then `overrides`, then `kwargs`, checked."
     d = {}
     if path is not None:
-        path = config_path(path)
+        path = config_path(path, cls)
         d = _read_yaml(path)
-        _check_keys(d, str(path))
+        _check_keys(d, str(path), cls)
         d.setdefault('name', path.stem)
-    d.update(parse_overrides(overrides))
-    _check_keys(kwargs, 'the arguments')
+    d.update(parse_overrides(overrides, cls))
+    _check_keys(kwargs, 'the arguments', cls)
     d.update(kwargs)
-    return TrainConfig(**d)
+    return (cls or TrainConfig)(**d)
 
 def save_config(cfg:TrainConfig, path:Union[str, Path]):
     "Write `cfg` as YAML (a file `load_config` reads back)."
@@ -328,20 +353,21 @@ RESUMABLE_KEYS = ('epochs', 'device', 'workers', 'threads', 'progress', 'checkpo
                   'data_root', 'download')
 
 def resume_config(run_dir:Union[str, Path], # a run folder written by `gradaug.train` (config.yaml, checkpoint.pt)
-                  overrides:list=None # 'key=value' changes, only of `RESUMABLE_KEYS`
+                  overrides:list=None, # 'key=value' changes, only of `RESUMABLE_KEYS`
+                  cls:type=None # the run's config class (None: TrainConfig)
                  )->TrainConfig:
     "The config of the run in `run_dir`, set to resume it, with the safe `overrides` applied."
     run = Path(run_dir)
     if not (run/'config.yaml').is_file():
         raise ConfigError(f"resume={str(run)!r}: no config.yaml there; resume takes the folder of a run started by "
-                          f"gradaug-train (it holds config.yaml and checkpoint.pt)")
-    changes = parse_overrides(overrides)
+                          f"{(cls or TrainConfig).command} (it holds config.yaml and checkpoint.pt)")
+    changes = parse_overrides(overrides, cls)
     unsafe = [k for k in changes if k not in RESUMABLE_KEYS]
     if unsafe: raise ConfigError(
         f"cannot change {', '.join(unsafe)} when resuming {run}: a resumed run continues with its saved settings. "
         f"Settings you can change: {', '.join(RESUMABLE_KEYS)}. To change others, start a new run from this run's "
         f"weights with init={run}.")
-    return load_config(run/'config.yaml', **{**changes, 'resume': str(run), 'out': str(run)})
+    return load_config(run/'config.yaml', cls=cls, **{**changes, 'resume': str(run), 'out': str(run)})
 
 # %% ../nbs/08_config.ipynb #9e4bdb63
 def build_model(cfg:TrainConfig, num_classes:int, in_chans:int)->nn.Module:

@@ -31,6 +31,23 @@ class StepResult:
     sub_losses: list          # soft-label loss of each sub-network, in the order they ran
     def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
+# %% ../nbs/05_core.ipynb #357be393
+def _call(net:nn.Module, x): return net(x)
+
+def _detached(output):
+    "`output` detached from autograd: a tensor, or a dict, list or tuple of them (nested)."
+    if isinstance(output, torch.Tensor): return output.detach()
+    if isinstance(output, dict): return {k: _detached(v) for k, v in output.items()}
+    if isinstance(output, (list, tuple)): return type(output)(_detached(o) for o in output)
+    return output
+
+def _device_type(x)->str:
+    "Device type ('cpu', 'cuda', ...) of the first tensor in batch `x`: a tensor, or a dict, list or tuple of them."
+    if isinstance(x, torch.Tensor): return x.device.type
+    items = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else ()
+    found = (_device_type(item) for item in items)
+    return next((t for t in found if t is not None), None)
+
 # %% ../nbs/05_core.ipynb #e05b46fd
 class GradAug:
     "Regularise `model` with GradAug: `n` sub-networks learn from the full network, each on a transformed input."
@@ -42,14 +59,15 @@ class GradAug:
                  sampler:object=None, # replaces the width sampler: `.sample()` and `.activate(model, cfg)`
                  soft_loss:nn.Module=None, # sub-network loss (default SoftTargetLoss())
                  generator:torch.Generator=None, # for reproducible width sampling
-                 divisor:int=1 # passed to slim if the model is slimmed here
+                 divisor:int=1, # passed to slim if the model is slimmed here
+                 forward:Callable=None # runs the model on a batch, `forward(net, x)` (None: `net(x)`)
                 ):
         self.sampler = WidthSampler(n, alpha, generator) if sampler is None else sampler
         if isinstance(self.sampler, WidthSampler) and self.sampler.n > 0 and not slim_layers(model):
             slim(model, divisor=divisor)
         if transform is not None and not callable(transform):
             raise TypeError(f"GradAug transform must be callable on a batch, got {transform!r}.")
-        self.model, self.transform = model, transform
+        self.model, self.transform, self.forward = model, transform, forward or _call
         self.ddp = _check_ddp(model)   # the DDP wrapper when `model` is one: `step` then all-reduces once itself
         self.soft_loss = SoftTargetLoss() if soft_loss is None else soft_loss
 
@@ -59,7 +77,7 @@ class GradAug:
 # %% ../nbs/05_core.ipynb #182c8dc9
 @patch
 def step(self:GradAug,
-         x:torch.Tensor, # input batch, on the model's device
+         x:torch.Tensor, # input batch, on the model's device (anything `forward` takes)
          y, # targets for `criterion` (labels, or CutMix/Mixup probabilities)
          criterion, # full-network loss, `criterion(output, y)`
          widths:list=None, # explicit sub-network widths for this step (overrides the sampler)
@@ -73,20 +91,20 @@ def step(self:GradAug,
     activate = self.sampler.activate if widths is None else width
     last = len(cfgs)
     net = self.model if self.ddp is None or no_sync is not None else self.ddp.module   # skips DDP's reducer
-    amp = (lambda: torch.autocast(x.device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext
+    amp = (lambda: torch.autocast(_device_type(x), dtype=amp_dtype)) if amp_dtype is not None else nullcontext
     def backward(loss):
         with quiet_grad_layout():   # sliced leaves accumulate into views of .grad, on purpose
             (loss*loss_scale if scaler is None else scaler.scale(loss*loss_scale)).backward()
     with (no_sync() if no_sync is not None and last > 0 else nullcontext()):
-        with amp(): output = net(x); loss = criterion(output, y)
+        with amp(): output = self.forward(net, x); loss = criterion(output, y)
         backward(loss)
-    soft, sub_losses = output.detach(), []
+    soft, sub_losses = _detached(output), []
     for i, cfg in enumerate(cfgs, 1):
         xi = x if self.transform is None else self.transform(x)
         sync = no_sync is None or i == last
         slicing = graph_slicing(self.model) if no_sync is not None and sync else nullcontext()
         with (nullcontext() if sync else no_sync()), slicing, activate(self.model, cfg), bn_batch_stats(self.model):
-            with amp(): sub_loss = self.soft_loss(net(xi), soft)
+            with amp(): sub_loss = self.soft_loss(self.forward(net, xi), soft)
             backward(sub_loss)
         sub_losses.append(sub_loss.detach())
     if net is not self.model: self.sync_gradients()

@@ -65,22 +65,22 @@ def write_metrics(history:list, # one dict per epoch
     json_path.write_text(json.dumps(dict(history=history, **(extra or {})), indent=1))
     return csv_path, json_path
 
-def plot_history(history:list, path:Union[str, Path])->Path:
+_CLASSIFIER_PANELS = (('cross-entropy', (('train_loss', 'train (full network)'), ('test_loss', 'test'))),
+                      ('accuracy (%)', (('train_acc', 'train top-1'), ('test_top1', 'test top-1'))))
+
+def plot_history(history:list, path:Union[str, Path],
+                 panels:tuple=None # side by side: (y label, ((column, legend), ...)) each; None: losses and top-1
+                )->Path:
     "Learning curves (losses; train and test top-1) as a PNG at `path` (Agg canvas: no pyplot, no display needed)."
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.ticker import MaxNLocator
-    epochs = [h['epoch'] for h in history]
-    fig = Figure(figsize=(9, 3.2))
+    epochs, panels = [h['epoch'] for h in history], panels or _CLASSIFIER_PANELS
+    fig = Figure(figsize=(4.5 * len(panels), 3.2))
     FigureCanvasAgg(fig)
-    losses, accuracies = fig.subplots(1, 2)
-    losses.plot(epochs, [h['train_loss'] for h in history], 'o-', label='train (full network)')
-    losses.plot(epochs, [h['test_loss'] for h in history], 'o-', label='test')
-    accuracies.plot(epochs, [h['train_acc'] for h in history], 'o-', label='train top-1')
-    accuracies.plot(epochs, [h['test_top1'] for h in history], 'o-', label='test top-1')
-    losses.set(xlabel='epoch', ylabel='cross-entropy')
-    accuracies.set(xlabel='epoch', ylabel='accuracy (%)')
-    for ax in (losses, accuracies):
+    for ax, (ylabel, curves) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        for column, legend in curves: ax.plot(epochs, [h[column] for h in history], 'o-', label=legend)
+        ax.set(xlabel='epoch', ylabel=ylabel)
         ax.legend(); ax.grid(alpha=.3); ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -8,15 +8,16 @@ import copy, math, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
-           'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing', 'active_out_channels', 'eval_mode',
-           'slim', 'extract', 'BNStats', 'recalibrate_bn', 'calibrated']
+           'SlimFrozenBatchNorm2d', 'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing',
+           'active_out_channels', 'eval_mode', 'slim', 'extract', 'BNStats', 'recalibrate_bn', 'calibrated']
 
 # %% ../nbs/00_slim.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -137,6 +138,21 @@ class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
         bias = None if self.bias is None else sliced(self.bias, idx, self.through_graph)
         return F.batch_norm(x, running_mean, running_var, weight, bias, bn_training, eaf, self.eps)
 
+# %% ../nbs/00_slim.ipynb #5ce624cb
+class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
+    "torchvision's `FrozenBatchNorm2d` (fixed statistics and affine buffers) on the leading channels it receives."
+    @property
+    def num_features(self)->int: return self.weight.shape[0]
+
+    def forward(self, x):
+        c = x.shape[1]
+        if c == self.num_features: return super().forward(x)
+        self._check_in(c, self.num_features)
+        buffers = (self.weight, self.bias, self.running_mean, self.running_var)
+        w, b, mean, var = (t[:c].reshape(1, -1, 1, 1) for t in buffers)
+        scale = w*(var + self.eps).rsqrt()
+        return x*scale + (b - mean*scale)
+
 # %% ../nbs/00_slim.ipynb #0ca31638
 class SlimLinear(SlimMixin, nn.Linear):
     "`nn.Linear` that uses its leading input features and, unless it is the classifier, its leading outputs."
@@ -149,7 +165,9 @@ class SlimLinear(SlimMixin, nn.Linear):
         return F.linear(x, w, None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph))
 
 # %% ../nbs/00_slim.ipynb #0392fcb1
-_SLIM = {nn.Conv2d: SlimConv2d, nn.BatchNorm2d: SlimBatchNorm2d, nn.Linear: SlimLinear}
+_SLIM = {nn.Conv2d: SlimConv2d, nn.BatchNorm2d: SlimBatchNorm2d, nn.Linear: SlimLinear,
+         FrozenBatchNorm2d: SlimFrozenBatchNorm2d}
+_NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d)   # layers that output as many channels as they receive
 
 def slim_layers(model:nn.Module)->list:
     "The width-switchable layers of `model`, in registration order."
@@ -228,7 +246,8 @@ def _refuse_unknown(model:nn.Module, convertible:dict):
         else:
             why = f"its own tensors {own} may be channel-shaped and gradaug does not know how to slice them"
         raise TypeError(f"slim(): cannot slim module '{name or type(model).__name__}' ({type(m).__name__}): {why}. "
-                        f"Supported layers with parameters are nn.Conv2d, nn.BatchNorm2d and nn.Linear (exact types); "
+                        f"Supported layers with parameters are nn.Conv2d, nn.BatchNorm2d, nn.Linear and torchvision's "
+                        f"FrozenBatchNorm2d (exact types); "
                         f"replace the module or use another model.")
 
 # %% ../nbs/00_slim.ipynb #7179b139
@@ -306,7 +325,7 @@ def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
     except Exception as e:
         raise ValueError(f"slim(): a forward with an input of shape {tuple(x.shape)} failed ({e}). "
                          f"Pass `example=` a batch the model accepts.") from e
-    called = [m for m, _ in calls if not isinstance(m, nn.BatchNorm2d)]
+    called = [m for m, _ in calls if not isinstance(m, _NORMS)]
     if not called:
         raise ValueError(f"slim(): no nn.Conv2d or nn.Linear of {type(model).__name__} ran in its forward, so none "
                          f"can be its classifier; slim a model whose output comes from one.")
@@ -315,7 +334,14 @@ def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
 # %% ../nbs/00_slim.ipynb #92270147
 _CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
 
-def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out:torch.Tensor, classifier:SlimMixin):
+def _shapes(out)->list:
+    "Shapes of the tensors in a model's output: a tensor, or a dict, list or tuple of them (nested), in order."
+    if isinstance(out, torch.Tensor): return [tuple(out.shape)]
+    if isinstance(out, dict): out = list(out.values())
+    if isinstance(out, (list, tuple)): return [shape for o in out for shape in _shapes(o)]
+    return []
+
+def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out, kept:list):
     "Dry forwards at the check widths: set each layer's `slim_in` to whether its input ever shrinks."
     layers = slim_layers(model)
     for m in layers: m.slim_in = None
@@ -324,10 +350,11 @@ def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out:torch.Tensor, classi
         try: out, calls = _dry_run(model, x, w)
         except RuntimeError as e:
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
-        if out.shape != full_out.shape:
-            raise ValueError(f"slim(): a sub-network's output has shape {tuple(out.shape)}, not "
-                             f"{tuple(full_out.shape)}: the output of {type(model).__name__} must come straight "
-                             f"from its classifier '{classifier.slim_name}', whose outputs do not shrink.")
+        if _shapes(out) != _shapes(full_out):
+            names = ', '.join(f"'{m.slim_name}'" for m in kept[:3]) + (', ...' if len(kept) > 3 else '')
+            raise ValueError(f"slim(): a sub-network's output has shapes {_shapes(out)}, not {_shapes(full_out)}: "
+                             f"the outputs of {type(model).__name__} must come straight from layers whose outputs "
+                             f"do not shrink ({names}); name the layers computing them with `keep_full=`.")
         for m, c in calls: received[m].append(c)
     for m in layers: m.slim_in = any(c < _full(m) for c in received[m])
 
@@ -352,11 +379,28 @@ def _verify_inputs(model:nn.Module, x:torch.Tensor):
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
 
 # %% ../nbs/00_slim.ipynb #87ac7cdb
-def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d and nn.Linear
+def _keep_full_layers(model:nn.Module, keep_full)->list:
+    "The conv and linear slim layers of `model` that `keep_full` names: a predicate on module names, or name prefixes."
+    if callable(keep_full): keep = keep_full
+    else:
+        prefixes = [keep_full] if isinstance(keep_full, str) else list(keep_full)
+        keep = lambda name: any(name == p or name.startswith(p + '.') for p in prefixes)
+    layers = [m for m in slim_layers(model) if not isinstance(m, _NORMS)]
+    kept = [m for m in layers if keep(m.slim_name)]
+    if not kept:
+        examples = ', '.join(repr(m.slim_name) for m in layers[:3])
+        raise ValueError(f"slim(): keep_full={keep_full!r} names none of the conv or linear layers of "
+                         f"{type(model).__name__} (such as {examples}); give module-name prefixes, e.g. "
+                         f"keep_full=('fpn',), or a function of a module's name that returns True for them.")
+    return kept
+
+def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, FrozenBatchNorm2d and nn.Linear
          divisor:int=1, # active channel counts are multiples of this; 1 is the authors' rule, 8 is faster
-         example:torch.Tensor=None # an input batch the model accepts (default: 1x{C}x64x64 zeros)
+         example:torch.Tensor=None, # an input batch the model accepts (default: 1x{C}x64x64 zeros)
+         keep_full:Union[Callable, Iterable, str]=None # layers keeping full-width outputs: name prefixes or a predicate
         )->nn.Module: # the same model, converted in place
     "Make `model`'s conv, BN and linear layers width-switchable, in place; a refused model is left as it was."
+    # keep_full=None: only the classifier (the last conv or linear layer called) keeps its full outputs
     if not isinstance(divisor, int) or divisor < 1:
         raise ValueError(f"slim(): divisor must be a positive int, got {divisor!r}.")
     _refuse_unknown(model, _SLIM)
@@ -369,8 +413,9 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d and nn.
         for m in layers: m.multiple_of = multiple_of
         x = _default_example(layers) if example is None else example
         full_out, classifier = _find_classifier(model, x)
-        classifier.slim_out = False
-        _learn_inputs(model, x, full_out, classifier)
+        kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
+        for m in kept: m.slim_out = False
+        _learn_inputs(model, x, full_out, kept)
         _verify_inputs(model, x)
     except BaseException:
         _restore(before)
@@ -382,7 +427,10 @@ def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
     cin = _active_in(m)
     ref = next(iter(m.state_dict().values()), torch.zeros(()))
-    if isinstance(m, nn.BatchNorm2d):
+    if isinstance(m, FrozenBatchNorm2d):
+        new = FrozenBatchNorm2d(cin, m.eps)
+        keep = (slice(cin),)
+    elif isinstance(m, nn.BatchNorm2d):
         new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)
         keep = (slice(cin),)
     elif isinstance(m, nn.Conv2d):

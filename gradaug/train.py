@@ -117,11 +117,7 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, self.model)
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
-        self.epoch = self.batch_in_epoch = self.global_step = 0
-        self.history, self.checkpoint_step, self.stop_signal, self._checkpoint_stat = [], None, None, None
-        self._plotted_at = -math.inf
-        self._reset_running()
-        if cfg.resume: self._resume()
+        self._start()
 
     @property
     def checkpoint_path(self)->Path: return self.run_dir/'checkpoint.pt'
@@ -131,6 +127,15 @@ class Trainer:
                     test_loader=self.test_loader.generator,
                     **({} if self.mix_generator is self.aug_generator else dict(mix=self.mix_generator)))
     def _reset_running(self): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
+    plot_panels = None   # the learning curves drawn (`plot_history`'s panels; None: losses and top-1)
+
+    def _start(self):
+        "Step 0 with an empty history, or, with `cfg.resume`, where the run's checkpoint left off."
+        self.epoch = self.batch_in_epoch = self.global_step = 0
+        self.history, self.checkpoint_step, self.stop_signal, self._checkpoint_stat = [], None, None, None
+        self._plotted_at = -math.inf
+        self._reset_running()
+        if self.cfg.resume: self._resume()
 
     def __repr__(self):
         return (f"Trainer({self.cfg.model} on {self.cfg.dataset}, {self.gradaug.sampler!r}, "
@@ -198,8 +203,9 @@ def load_state_dict(self:Trainer, state:dict):
     saved, now = state['config'], config_dict(self.run_config)
     ignored = set(RESUMABLE_KEYS) | {'out', 'resume'}
     diff = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in ignored and saved.get(k) != v]
-    if diff: raise ConfigError("cannot resume: the config differs from the checkpoint's in " + '; '.join(diff)
-                               + f". Resume with `gradaug-train resume={self.run_dir}`, which uses the saved config.")
+    if diff: raise ConfigError("cannot resume: the config differs from the checkpoint's in " + '; '.join(diff) +
+                               f". Resume with `{self.cfg.command} resume={self.run_dir}`, which uses the saved "
+                               f"config.")
     self.model.load_state_dict(state['model'])
     self.optimizer.load_state_dict(state['optimizer'])
     self.scheduler.load_state_dict(state['scheduler'])
@@ -248,12 +254,17 @@ def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
     sub = torch.stack(res.sub_losses).float().sum() if res.sub_losses else res.loss.new_zeros(())
     loss, sub, correct = torch.stack([res.loss.float(), sub, (res.output.argmax(1) == hard).sum().float()]).tolist()
     if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
+    self._optimizer_step()
+    return loss, sub, correct
+
+@patch
+def _optimizer_step(self:Trainer):
+    "The optimizer step (through the gradient scaler with fp16) and the lr schedule's."
     if self.scaler is None: self.optimizer.step()
     else:
         self.scaler.step(self.optimizer)
         self.scaler.update()
     self.scheduler.step()
-    return loss, sub, correct
 
 # %% ../nbs/12_train.ipynb #0a454206
 @patch
@@ -322,11 +333,17 @@ def train_batches(self:Trainer, batches, # iterable of (x, y)
         self.batch_in_epoch += 1
         r['loss'] += loss * len(x); r['sub_loss'] += sub * len(x); r['correct'] += correct; r['images'] += len(x)
         if bar is not None:
-            bar.set_postfix(loss=f"{r['loss']/r['images']:.3f}", acc=f"{100*r['correct']/r['images']:.1f}",
-                            img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.0f}", refresh=False)
+            bar.set_postfix(**self._postfix(n0, t0), refresh=False)
             bar.update()
         if every and self.global_step % every == 0: self.save()
         if self.stop_signal is not None: return
+
+@patch
+def _postfix(self:Trainer, n0:float, t0:float)->dict:
+    "The progress bar's figures: running loss and accuracy; images per second since `n0` images at time `t0`."
+    r = self.running
+    return dict(loss=f"{r['loss']/r['images']:.3f}", acc=f"{100*r['correct']/r['images']:.1f}",
+                img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.1f}")
 
 @patch
 def train_epoch(self:Trainer)->dict:
@@ -370,7 +387,7 @@ def _stop_if_asked(self:Trainer):
     raise TrainingInterrupted(self.stop_signal, f"stopped by {name} after step {self.global_step} (epoch "
                               f"{self.epoch + 1}, batch {self.batch_in_epoch} of {self.steps_per_epoch}); the "
                               f"checkpoint {self.checkpoint_path} holds the run up to there. Continue it with: "
-                              f"gradaug-train resume={self.run_dir}")
+                              f"{self.cfg.command} resume={self.run_dir}")
 
 # %% ../nbs/12_train.ipynb #1955a6b7
 @patch
@@ -380,16 +397,25 @@ def evaluate(self:Trainer)->dict:
                           reduce=all_reduce_sum)   # each rank evaluates its shard; the counts are added
 
 @patch
+def _test_columns(self:Trainer, test:dict)->dict:
+    "The history columns of an `evaluate` result."
+    return dict(test_loss=test['loss'], test_top1=test['top1'], test_top5=test['top5'])
+
+@patch
+def run_files(self:Trainer)->dict:
+    "Where the run's checkpoint, config, metrics and learning-curve plot are."
+    return {k: str(self.run_dir/f) for k, f in (('checkpoint', 'checkpoint.pt'), ('config', 'config.yaml'),
+            ('metrics_csv', 'metrics.csv'), ('metrics_json', 'metrics.json'), ('plot', 'learning_curve.png'))}
+
+@patch
 def summary(self:Trainer)->dict:
     "Final and best test accuracy, any divergence warnings, and the run's files."
     h = self.history
     best = max(h, key=lambda row: row['test_top1']) if h else {}
     last = h[-1] if h else {}
-    files = {k: str(self.run_dir/f) for k, f in (('checkpoint', 'checkpoint.pt'), ('config', 'config.yaml'),
-             ('metrics_csv', 'metrics.csv'), ('metrics_json', 'metrics.json'), ('plot', 'learning_curve.png'))}
     return dict(final_top1=last.get('test_top1'), final_top5=last.get('test_top5'), best_top1=best.get('test_top1'),
                 best_epoch=best.get('epoch'), epochs=self.epoch, steps=self.global_step, run_dir=str(self.run_dir),
-                warnings=divergence_warnings(h, self.num_classes), **files)
+                warnings=divergence_warnings(h, self.num_classes), **self.run_files())
 
 @patch
 @primary_only
@@ -398,7 +424,7 @@ def _write_logs(self:Trainer, final:bool=False # also redraw the plot if it was 
     "Write metrics.csv/json; redraw the learning curve at most every 30 s (a drawing takes about 1 s), and at the end."
     write_metrics(self.history, self.run_dir, dict(summary=self.summary(), config=config_dict(self.run_config)))
     if self.history and (final or time.monotonic() - self._plotted_at >= 30):
-        plot_history(self.history, self.run_dir/'learning_curve.png')
+        plot_history(self.history, self.run_dir/'learning_curve.png', self.plot_panels)
         self._plotted_at = time.monotonic()
 
 @patch
@@ -418,8 +444,7 @@ def _epoch(self:Trainer)->dict:
     self._stop_if_asked()
     test = self.evaluate()
     last_lr = self.scheduler.base_lrs[0] * self.scheduler.lr_lambdas[0](self.global_step - 1)   # of the last step
-    row.update(step=self.global_step, lr=last_lr, test_loss=test['loss'], test_top1=test['top1'],
-               test_top5=test['top5'], epoch_s=time.perf_counter() - t0)
+    row.update(step=self.global_step, lr=last_lr, **self._test_columns(test), epoch_s=time.perf_counter() - t0)
     self.history.append(row)
     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
     self._reset_running()
@@ -442,15 +467,21 @@ def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this m
                 self.save()
                 return self.summary()
             row = self._epoch()
-            self.log(f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f} (sub-networks "
-                     f"{row['train_sub_loss']:.4f}), train acc {row['train_acc']:.2f}%, test top-1 "
-                     f"{row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%, {row['images_per_s']:.0f} img/s, "
-                     f"{row['epoch_s']:.1f}s")
+            self.log(self._epoch_text(row))
             self._stop_if_asked()
         self._write_logs(final=True)
     summary = self.summary()
     for warning in summary['warnings']: self.log(f"warning: {warning}")
     return summary
+
+@patch
+def _epoch_text(self:Trainer, row:dict # an epoch's history row
+               )->str:
+    "The line logged after an epoch."
+    return (f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f} (sub-networks "
+            f"{row['train_sub_loss']:.4f}), train acc {row['train_acc']:.2f}%, test top-1 "
+            f"{row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%, {row['images_per_s']:.0f} img/s, "
+            f"{row['epoch_s']:.1f}s")
 
 # %% ../nbs/12_train.ipynb #15a29b2f
 def train(cfg:TrainConfig, log=print)->dict:

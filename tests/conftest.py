@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 COMMANDS = {'gradaug-train': ('gradaug.cli', 'train_main'), 'gradaug-eval': ('gradaug.cli', 'eval_main'),
             'gradaug-robustness': ('gradaug.robustness', 'robustness_main'),
-            'gradaug-cam': ('gradaug.cam', 'cam_main')}
+            'gradaug-cam': ('gradaug.cam', 'cam_main'),
+            'gradaug-detect': ('gradaug.detect', 'detect_main')}
 
 def command(name:str)->list:
     "How to run the console script `name` (a key of `COMMANDS`) of the current environment."

@@ -25,8 +25,10 @@ def wheel(tmp_path_factory)->Path:
 
 def test_wheel_ships_the_configs_and_commands(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = {Path(n).name for n in names if n.startswith('gradaug/configs/')}
-    assert shipped == {p.name for p in (ROOT/'gradaug'/'configs').glob('*.yaml')} and len(shipped) >= 28
+    shipped = {n.removeprefix('gradaug/configs/') for n in names if n.startswith('gradaug/configs/')}
+    configs = ROOT/'gradaug'/'configs'
+    assert shipped == {p.relative_to(configs).as_posix() for p in configs.rglob('*.yaml')} and len(shipped) >= 28
+    assert 'detect/coco_maskrcnn_r50_fpn_1x_gradaug.yaml' in shipped             # gradaug-detect's, in a subfolder
     points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     for script in CFG['console_scripts'].split():
         name, target = script.split('=')

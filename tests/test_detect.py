@@ -1,0 +1,120 @@
+"""`gradaug-detect` as a user meets it (issue 8): a run from the command line, resume after a real interruption that
+continues exactly, short errors for bad input, and a short overfit that shows the detector learns.
+
+Every run is tiny (Faster or Mask R-CNN R18-FPN on 64-pixel digit canvases, a few steps, one thread), so the file
+takes a few minutes on a 2-core CPU."""
+import signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch, yaml
+from gradaug.checkpoint import load_checkpoint
+from gradaug.config import load_config
+from gradaug.detect import DetectConfig, DetectTrainer
+from gradaug.detection_data import detection_loader
+from gradaug.runtime import seed_everything
+from conftest import short_error
+
+TINY = dict(arch='fasterrcnn_resnet18_fpn', train_images=4, test_images=2, canvas=64, min_size=64, max_size=64,
+            batch_size=2, eval_batch_size=2, epochs=2, proposals=50, rois_per_image=32, n=1, lr=0.005,
+            warmup_epochs=0, threads=1, progress=False, seed=2)
+
+def tiny_config(folder:Path, **changes)->Path:
+    path = folder/'tiny.yaml'
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+def same_weights(a:Path, b:Path):
+    wa, wb = load_checkpoint(a/'checkpoint.pt')['model'], load_checkpoint(b/'checkpoint.pt')['model']
+    assert wa.keys() == wb.keys()
+    for k in wa: assert torch.equal(wa[k], wb[k]), k
+
+# ---------------------------------------------------------------- the command, end to end
+
+def test_gradaug_detect_runs_a_mask_rcnn_and_reports_map(tmp_path, cli):
+    r = cli('--config', tiny_config(tmp_path, arch='maskrcnn_resnet18_fpn', epochs=1), f'out={tmp_path/"run"}',
+            prog='gradaug-detect')
+    assert r.returncode == 0, r.stderr
+    assert 'final test box mAP' in r.stdout and 'mask mAP' in r.stdout, r.stdout
+    assert f"continue:   gradaug-detect resume={tmp_path/'run'}" in r.stdout, r.stdout
+    for name in ('checkpoint.pt', 'config.yaml', 'metrics.csv', 'metrics.json', 'learning_curve.png'):
+        assert (tmp_path/'run'/name).is_file(), name
+    state = load_checkpoint(tmp_path/'run'/'checkpoint.pt')
+    assert state['global_step'] == 2 and state['config']['arch'] == 'maskrcnn_resnet18_fpn'
+    assert {'box_map', 'mask_map', 'train_sub_loss'} <= set(state['history'][-1])
+
+def test_listing_and_print_config(cli):
+    r = cli('--list_configs', prog='gradaug-detect')
+    assert r.returncode == 0 and 'coco_maskrcnn_r50_fpn_1x_gradaug' in r.stdout and 'Table 7' in r.stdout
+    assert 'cifar100' not in r.stdout                          # gradaug-train's configs are not listed here
+    r = cli('--list_settings', prog='gradaug-detect')
+    assert r.returncode == 0 and 'min_size' in r.stdout and 'low_labels' not in r.stdout
+    r = cli('--config', 'coco_maskrcnn_r50_fpn_1x_gradaug', 'batch_size=8', '--print_config', prog='gradaug-detect')
+    printed = yaml.safe_load(r.stdout)
+    assert (printed['min_size'], printed['max_size'], printed['batch_size'], printed['n']) == (600, 1000, 8, 3)
+    r = cli('--print_config', prog='gradaug-detect')                # no arguments: the digit-canvas demo
+    demo = load_config('digits_maskrcnn_r18_fpn_gradaug', cls=DetectConfig)
+    assert DetectConfig(**yaml.safe_load(r.stdout)) == demo.replace(name='detect_digits')
+
+# ---------------------------------------------------------------- resume after a real interruption
+
+def test_sigterm_then_resume_continues_exactly(tmp_path, cli):
+    "A real process (`python -m gradaug.detect`, the console script's function) stopped by SIGTERM, then resumed."
+    config = tiny_config(tmp_path, epochs=3, checkpoint_every=1)
+    whole = cli('--config', config, f'out={tmp_path/"whole"}', prog='gradaug-detect')
+    assert whole.returncode == 0, whole.stderr
+    cut = tmp_path/'cut'
+    proc = subprocess.Popen([sys.executable, '-m', 'gradaug.detect', '--config', str(config), f'out={cut}'],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(6000):                                           # until the first checkpoint is written
+        if (cut/'checkpoint.pt').exists() or proc.poll() is not None: break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, (out, err)
+    assert f'gradaug-detect resume={cut}' in err, err                 # says how to continue
+    stopped_at = load_checkpoint(cut/'checkpoint.pt')['global_step']
+    assert 1 <= stopped_at < 6, stopped_at
+    more = cli(f'resume={cut}', prog='gradaug-detect')
+    assert more.returncode == 0, more.stderr
+    assert f'resuming {cut}' in more.stdout, more.stdout
+    assert load_checkpoint(cut/'checkpoint.pt')['global_step'] == 6
+    same_weights(tmp_path/'whole', cut)
+    saved = load_checkpoint(tmp_path/'whole'/'checkpoint.pt')['history']
+    resumed = load_checkpoint(cut/'checkpoint.pt')['history']
+    assert [r['box_map'] for r in saved] == [r['box_map'] for r in resumed]
+
+# ---------------------------------------------------------------- bad input: one short message each
+
+def test_bad_input_gives_short_errors(tmp_path, cli):
+    config = tiny_config(tmp_path)
+    detect = lambda *a: cli(*a, prog='gradaug-detect')
+    short_error(detect('min_sise=64'), "did you mean 'min_size'?", 'gradaug-detect')
+    short_error(detect('arch=yolo'), "arch='yolo' is not", 'gradaug-detect')
+    short_error(detect('min_size=800', 'max_size=600'), 'min_size=800 must be at most max_size=600', 'gradaug-detect')
+    short_error(detect('alpha=0'), 'alpha=0.0 must be in (0, 1]', 'gradaug-detect')
+    short_error(detect('--config', 'cifar100_wrn28_10_gradaug'), 'gradaug-detect --list_configs', 'gradaug-detect')
+    short_error(detect(f'resume={tmp_path}'), 'no config.yaml there', 'gradaug-detect')
+    short_error(detect('dataset=coco', f'data_root={tmp_path/"no_coco"}', 'out=x'), 'coco', 'gradaug-detect')
+    assert detect('--config', config, 'epochs=1', f'out={tmp_path/"run"}').returncode == 0
+    short_error(detect('--config', config, f'out={tmp_path/"run"}'), 'already holds a run', 'gradaug-detect')
+    short_error(detect(f'resume={tmp_path/"run"}', 'lr=0.5'), 'cannot change lr when resuming', 'gradaug-detect')
+    short_error(detect('--config', config, f'init={tmp_path/"nowhere"}', 'out=y'), 'nowhere', 'gradaug-detect')
+
+# ---------------------------------------------------------------- the detector learns
+
+OVERFIT_STEPS, OVERFIT_BOX_MAP = 40, 0.5
+
+def test_short_overfit_raises_box_map(tmp_path):
+    """Faster R-CNN R18-FPN with GradAug (n=1) trained for 40 steps on 4 training canvases (one digit each, all 4 in
+    every batch) and tested on the same 4: box mAP (COCO's, IoU 0.5:0.95) goes from below 0.1 to at least 0.5.
+    (Measured while writing the test: 0.725, box mAP@0.5 1.0, on this project's 2-core CPU.)"""
+    cfg = DetectConfig(**{**TINY, 'batch_size': 4, 'epochs': 4, 'steps_per_epoch': OVERFIT_STEPS // 4,
+                          'warmup_epochs': 0.5, 'max_digits': 1}, out=str(tmp_path/'overfit'))
+    seed_everything(cfg.seed)
+    trainer = DetectTrainer(cfg, log=lambda s: None)
+    trainer.test_loader = detection_loader(trainer.train_loader.dataset, 4, shuffle=False, seed=cfg.seed)
+    box_map = lambda: trainer._test_columns(trainer.evaluate())['box_map']
+    before = box_map()
+    trainer.fit()
+    after = box_map()
+    assert trainer.global_step == OVERFIT_STEPS
+    assert before < 0.1 and after >= OVERFIT_BOX_MAP, (before, after)
