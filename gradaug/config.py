@@ -44,6 +44,7 @@ class TrainConfig:
         semi_temperature:float=1.0, # semi: soft targets are softmax(full-network logits / this); < 1 sharpens, > 0
         semi_threshold:float=0.0, # semi: skip unlabelled images less confident than this (beyond the paper), in [0, 1)
         semi_bn_update:bool=False, # semi: the full network's unlabelled pass updates BN running statistics
+        semi_rampup:float=0.0, # semi: epochs to ramp the unlabelled loss weight up 0 -> 1 (beyond the paper), >= 0
         model:str='wrn10_1', # a name in `gradaug.models.MODELS`, or wrn{depth}_{k}
         init:str='', # start from the weights of this checkpoint or run folder (fine-tuning); '' trains from scratch
         epochs:int=5, # training epochs, >= 1
@@ -220,7 +221,7 @@ def _validate(c, combination_errors=None # the checks of c's class across settin
     if errs: raise ConfigError(f"invalid {c.kind} config:\n  - " + "\n  - ".join(errs))
 
 # %% ../nbs/08_config.ipynb #aac34311
-_SEMI_OPTIONS = ('unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update')
+_SEMI_OPTIONS = ('unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update', 'semi_rampup')
 
 def _semi_errors(c:TrainConfig)->list:
     "GradAug-semi settings that cannot work together with the rest of the config."
@@ -234,6 +235,9 @@ def _semi_errors(c:TrainConfig)->list:
                     f"(the training images outside the labelled split become unlabelled); set low_labels, or use "
                     f"dataset=stl10")
     if c.n == 0: errs.append("semi=true needs sub-networks to learn from the unlabelled images; set n >= 1")
+    if c.semi_rampup > c.epochs:
+        errs.append(f"semi_rampup={c.semi_rampup} epochs is longer than the run (epochs={c.epochs}); the unlabelled "
+                    f"loss would never reach full weight: set semi_rampup <= epochs")
     return errs
 
 # %% ../nbs/08_config.ipynb #08883890

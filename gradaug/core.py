@@ -6,6 +6,7 @@
 from __future__ import annotations
 from contextlib import nullcontext
 import copy
+import math
 from dataclasses import dataclass, fields
 from typing import Callable
 import torch
@@ -20,7 +21,7 @@ from .loss import SoftTargetLoss
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['StepResult', 'GradAug', 'SemiStepResult']
+__all__ = ['StepResult', 'GradAug', 'SemiStepResult', 'sigmoid_rampup']
 
 # %% ../nbs/05_core.ipynb #9b0cbfa1
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class SemiStepResult(StepResult):
     confident: int            # unlabelled images used (all of them unless `threshold` dropped some)
 
 # %% ../nbs/05_core.ipynb #dd6ad57d
-def _check_unlabelled(x:torch.Tensor, u:torch.Tensor, temperature:float, threshold:float):
+def _check_unlabelled(x:torch.Tensor, u:torch.Tensor, temperature:float, threshold:float, weight:float=1.0):
     "Refuse an unlabelled batch or option that `semi_step` cannot use, naming the value and the fix."
     if not isinstance(u, torch.Tensor):
         raise TypeError(f"semi_step: the unlabelled batch must be an image tensor like x, got {type(u).__name__}; "
@@ -184,6 +185,8 @@ def _check_unlabelled(x:torch.Tensor, u:torch.Tensor, temperature:float, thresho
                                              f"full network's confidence, < 1 sharpens).")
     if not 0 <= threshold < 1: raise ValueError(f"semi_step: threshold={threshold!r} must be in [0, 1) "
                                                 f"(0 keeps every unlabelled image).")
+    if not weight >= 0: raise ValueError(f"semi_step: weight={weight!r} must be >= 0 (1: the unlabelled loss counts "
+                                         f"as much as the labelled one, 0: plain `step`).")
 
 class _Joint:
     "Sub-network input and loss of GradAug-semi: T([x; u]), and the soft loss on each part against its own targets."
@@ -217,17 +220,29 @@ def semi_step(self:GradAug,
               temperature:float=1.0, # soft targets are softmax(full-network logits / temperature); < 1 sharpens
               threshold:float=0.0, # use only unlabelled images whose top target probability is >= this (0: all)
               update_bn:bool=False, # the full network's pass over `u` also updates the BN running statistics
+              weight:float=1.0, # scale of the unlabelled loss, >= 0 (e.g. a sigmoid_rampup value); 0: exactly step
               **step_kwargs # passed to `step`: widths, scaler, no_sync, loss_scale, amp_dtype
              )->SemiStepResult:
     "GradAug-semi: a `step` whose sub-networks also learn the full network's soft targets on unlabelled images."
-    if u is None or len(u) == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
-    _check_unlabelled(x, u, temperature, threshold)
+    if u is not None and len(u) > 0: _check_unlabelled(x, u, temperature, threshold, weight)
+    if u is None or len(u) == 0 or weight == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
     targets = self._pseudo_targets(u, temperature, update_bn, step_kwargs.get('amp_dtype'))
     keep = F.softmax(targets.float(), dim=1).amax(1) >= threshold if threshold > 0 else None
     if keep is not None: u, targets = u[keep], targets[keep]
     if len(u) == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
-    joint = _Joint(self.transform, self.soft_loss, u, targets, len(u) / (len(keep) if keep is not None else len(u)))
+    kept = len(u) / (len(keep) if keep is not None else len(u))
+    joint = _Joint(self.transform, self.soft_loss, u, targets, weight * kept)
     semi = copy.copy(self)   # the same model and sampler; only what the sub-networks see and learn from differs
     semi.transform, semi.soft_loss = joint.input, joint.loss
     res = semi.step(x, y, criterion, **step_kwargs)
     return SemiStepResult(*res, joint.unlabelled_losses, len(u))
+
+# %% ../nbs/05_core.ipynb #e7b2fabb
+def sigmoid_rampup(step:int, # steps taken so far, >= 0
+                   length:float, # steps the ramp-up lasts; 0: no ramp-up
+                  )->float:
+    "Unlabelled-loss weight exp(-5 (1 - t)^2), t = min(step / length, 1): 0 -> 1 over `length` steps."
+    if length <= 0: return 1.0
+    t = min(max(step, 0) / length, 1.0)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+

@@ -7,9 +7,11 @@ __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN',
            'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'digits_tensors', 'digits_split', 'DigitsDataset',
            'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms', 'DataError',
            'DatasetNotFoundError', 'Datasets', 'dataset_targets', 'get_datasets', 'EpochSampler', 'get_test_loader',
-           'Loaders', 'get_loaders', 'get_unlabelled_dataset', 'get_unlabelled_loader']
+           'Loaders', 'get_loaders', 'get_unlabelled_dataset', 'get_unlabelled_loader', 'draw_key', 'KeyedSampler',
+           'KeyedDraws']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
+import random
 import signal
 from functools import lru_cache
 from pathlib import Path
@@ -385,4 +387,37 @@ def get_unlabelled_loader(name:str, # one of `DATASETS`
                         f"both be >= 1.")
     ds = get_unlabelled_dataset(name, root, download, low_labels, seed, augment)
     sampler = EpochSampler(len(ds), seed, steps_per_epoch * batch_size)
+    if workers > 0: ds, sampler = KeyedDraws(ds), KeyedSampler(sampler)   # augmentation resumable with workers
     return _loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
+
+# %% ../nbs/07_data.ipynb #69ad77ef
+def draw_key(seed:int, epoch:int, position:int, stream:int=0)->int:
+    "A 63-bit seed for the random draws of the sample at `position` of `epoch` (in stream `stream`, e.g. a rank)."
+    g = torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_003 + stream) * 1_000_003 + position)
+    return int(torch.randint(0, 2**62, (), generator=g))
+
+class KeyedSampler(Sampler):
+    "`sampler`'s indices, each paired with its `draw_key`: (index, key); `set_epoch` and `len` are `sampler`'s."
+    def __init__(self, sampler:EpochSampler, # the order (an EpochSampler or a ShardSampler)
+                 stream:int=0): # told apart in the keys (a rank's number), so that streams draw differently
+        self.sampler, self.stream = sampler, stream
+    def set_epoch(self, epoch:int, start:int=0): self.sampler.set_epoch(epoch, start)
+    def __len__(self): return len(self.sampler)
+    def __iter__(self):
+        s = self.sampler
+        for position, index in enumerate(iter(s), s.start):
+            yield index, draw_key(s.seed, s.epoch, position, self.stream)
+
+class KeyedDraws(Dataset):
+    "`dataset` read at (index, key): the sample's random draws come from torch's and Python's RNGs seeded by `key`."
+    def __init__(self, dataset:Dataset): self.dataset = dataset
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, item:tuple):
+        index, key = item
+        python_state = random.getstate()
+        with torch.random.fork_rng(devices=[]):   # the caller's RNGs are left as they were
+            torch.manual_seed(key)
+            random.seed(key)
+            try: return self.dataset[index]
+            finally: random.setstate(python_state)
+

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from .config import ConfigError, TrainConfig
-from .data import DataError, EpochSampler
+from .data import DataError, EpochSampler, KeyedSampler
 from .runtime import Runtime
 from .checkpoint import CheckpointError, make_run_dir
 
@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, make_run_dir
 __all__ = ['DistributedError', 'DistEnv', 'dist_env', 'init_distributed', 'is_distributed', 'world_size', 'rank', 'is_primary',
            'barrier', 'distributed_session', 'from_primary', 'primary_only', 'primary_log', 'on_primary',
            'all_reduce_sum', 'reduce_sums', 'gather_objects', 'ShardSampler', 'shard_loaders', 'rank_generator',
-           'lr_scale', 'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
+           'shard_stream', 'lr_scale', 'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
 
 # %% ../nbs/16_distributed.ipynb #b4e664e1
 class DistributedError(RuntimeError):
@@ -200,6 +200,22 @@ def rank_generator(shared:torch.Generator, # the generator every rank shares
     "`shared` in one process; else a generator of this rank's own (for data augmentation that must differ by rank)."
     if world_size() == 1: return shared
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * (rank() + 1))
+
+# %% ../nbs/16_distributed.ipynb #e4a2fe1b
+def shard_stream(loader:DataLoader, # a stream of batches over an EpochSampler, or a KeyedSampler over one
+                 this_rank:int=None, # this process's rank (default: the process group's)
+                 world:int=None # the number of processes (default: the process group's)
+                )->DataLoader: # this rank's stream; `loader` itself in one process
+    "This rank's share of a batch stream (GradAug-semi's unlabelled images): same batches per epoch, disjoint samples."
+    this_rank = rank() if this_rank is None else this_rank
+    world = world_size() if world is None else world
+    if world == 1: return loader
+    keyed = isinstance(loader.sampler, KeyedSampler)
+    base = loader.sampler.sampler if keyed else loader.sampler
+    sampler = ShardSampler(EpochSampler(base.n, base.seed, base.num_samples * world), this_rank, world)
+    if keyed: sampler = KeyedSampler(sampler, stream=this_rank)
+    return _like(loader, loader.dataset, sampler=sampler, drop_last=True)
+
 
 # %% ../nbs/16_distributed.ipynb #d03580b8
 def lr_scale(cfg:TrainConfig)->float:

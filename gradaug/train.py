@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 from fastcore.basics import patch
-from .core import GradAug
+from .core import GradAug, sigmoid_rampup
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
 from .data import get_loaders, get_unlabelled_loader
@@ -26,7 +26,7 @@ from .checkpoint import check_world_size
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
                                  gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
                                  rank, rank_generator, rank_rng, reduce_sums, running_share, shard_loaders,
-                                 wrap_model, world_size)
+                                 shard_stream, wrap_model, world_size)
 
 # %% auto #0
 __all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler',
@@ -274,9 +274,10 @@ def _unlabelled_loader(self:Trainer):
     self._unlabelled_at = None   # (epoch, next batch, iterator) of the unlabelled stream
     self.unlabelled_batch_size = max(1, round(cfg.unlabelled_ratio * cfg.batch_size)) if cfg.semi else 0
     if not cfg.semi: return None
-    return get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch, self.runtime.workers,
-                                 self.device.type == 'cuda', cfg.data_root, cfg.download, cfg.low_labels, cfg.seed,
-                                 cfg.augment)
+    loader = get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch, self.runtime.workers,
+                                   self.device.type == 'cuda', cfg.data_root, cfg.download, cfg.low_labels, cfg.seed,
+                                   cfg.augment)
+    return shard_stream(loader)   # under torchrun, each rank its own unlabelled images
 
 @patch
 def _unlabelled_batch(self:Trainer)->torch.Tensor:
@@ -298,7 +299,12 @@ def _gradaug_step(self:Trainer, x:torch.Tensor, y:torch.Tensor):
     cfg = self.cfg
     return self.gradaug.semi_step(x, y, self._unlabelled_batch(), self.criterion, temperature=cfg.semi_temperature,
                                   threshold=cfg.semi_threshold, update_bn=cfg.semi_bn_update, scaler=self.scaler,
-                                  amp_dtype=self.amp_dtype)
+                                  amp_dtype=self.amp_dtype, weight=self.semi_weight())
+
+@patch
+def semi_weight(self:Trainer)->float:
+    "This step's unlabelled-loss weight: `sigmoid_rampup` over `semi_rampup` epochs (1 without a ramp-up)."
+    return sigmoid_rampup(self.global_step, self.cfg.semi_rampup * self.steps_per_epoch)
 
 # %% ../nbs/12_train.ipynb #50fa7d1a
 @patch

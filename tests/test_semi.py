@@ -49,3 +49,68 @@ def test_offline_semi_run_without_data_is_a_short_error(cli, tmp_path):
     r = cli('--config', 'stl10_wrn28_2_1000labels_gradaug_semi', f'data_root={tmp_path/"none"}', 'progress=false')
     assert r.returncode == 1 and 'stl10: dataset not found' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path/'none').exists() or not any((tmp_path/'none').iterdir())
+
+# ---------------------------------------------------------------- the unlabelled stream: ranks and resuming
+import os, socket
+import torch, torch.distributed as dist, torch.multiprocessing as mp
+from gradaug.config import TrainConfig
+from gradaug.runtime import seed_everything
+from gradaug.train import Trainer
+
+TINY_SEMI = dict(semi=True, low_labels=300, n=2, epochs=2, steps_per_epoch=3, batch_size=10, progress=False,
+                 threads=1, device='cpu', seed=1)
+
+def recording(trainer:Trainer)->list:
+    "The unlabelled batches `trainer` draws from now on (its `_unlabelled_batch`, wrapped)."
+    drawn, draw = [], trainer._unlabelled_batch
+    def record():
+        u = draw()
+        drawn.append(u.clone())
+        return u
+    trainer._unlabelled_batch = record
+    return drawn
+
+def semi_rank_worker(rank:int, world:int, port:int, out:str):
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    seed_everything(1)
+    trainer = Trainer(TrainConfig(out=f'{out}/run', augment=False, **TINY_SEMI), log=lambda s: None)
+    drawn = recording(trainer)
+    trainer.fit()
+    torch.save(dict(drawn=drawn, state=trainer.model.state_dict()), f'{out}/rank{rank}.pt')
+    dist.barrier()
+    dist.destroy_process_group()
+    os._exit(0)   # as in test_ddp: skip the interpreter teardown, where gloo's threads sometimes abort
+
+def test_ranks_draw_different_unlabelled_images(tmp_path):
+    "Under 2 gloo processes each rank draws its own unlabelled images (before: both drew the same batches)."
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    mp.spawn(semi_rank_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path/f'rank{r}.pt') for r in range(2)]
+    assert [len(r['drawn']) for r in ranks] == [6, 6] and ranks[0]['drawn'][0].shape == (10, 1, 28, 28)
+    images = [{bytes(x.numpy()) for batch in r['drawn'] for x in batch} for r in ranks]
+    assert len(images[0]) > 50 and not images[0] & images[1]      # no unlabelled image is drawn by both ranks
+    for k, v in ranks[0]['state'].items(): assert torch.equal(v, ranks[1]['state'][k]), k   # one model all the same
+
+def semi_trainer(out, **kw)->Trainer:
+    cfg = TrainConfig(out=str(out), **{**TINY_SEMI, **kw})
+    seed_everything(cfg.seed)
+    return Trainer(cfg, log=lambda s: None)
+
+def test_unlabelled_stream_resumes_exactly_with_workers(tmp_path):
+    """With 2 loader workers and augmentation, a run cut mid-epoch and resumed draws the very unlabelled images (shifts
+    included) of the uninterrupted run (before: the workers' RNGs restarted, so the augmentation differed)."""
+    straight = semi_trainer(tmp_path/'straight', workers=2)
+    assert straight.runtime.workers == 2 and straight.unlabelled_loader.num_workers == 2
+    drawn = recording(straight)
+    straight.fit()
+    cut = semi_trainer(tmp_path/'cut', workers=2)
+    first = recording(cut)
+    cut.fit(max_steps=4)                                            # stopped in the middle of epoch 2
+    resumed = semi_trainer(tmp_path/'cut', workers=2, resume=str(tmp_path/'cut'))
+    rest = recording(resumed)
+    resumed.fit()
+    assert len(drawn) == 6 and (len(first), len(rest)) == (4, 2)
+    for a, b in zip(drawn, first + rest): assert torch.equal(a, b)

@@ -70,7 +70,8 @@ def test_each_baseline_is_its_experiment_with_n0(path):
         diff = {k for k in base if base[k] != other[k]} - {'name', 'n'}
         # the GradAug variants may only change GradAug's own settings (GradAug-semi's included)
         gradaug_settings = {'alpha', 'transform', 'base_aug', 'cutmix_p', 'mixup_p', 'mixup_alpha', 'subnet', 'semi',
-                            'unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update'}
+                            'unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update',
+                            'semi_rampup'}
         assert diff <= gradaug_settings, (p.name, diff)
 
 def test_digits_config_is_the_default_demo():
