@@ -22,8 +22,8 @@ from .detection import DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0
-__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectTrainer', 'train_detector', 'load_detector',
-           'detect_main']
+__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectTrainer', 'clip_gradients', 'train_detector',
+           'load_detector', 'detect_main']
 
 # %% ../nbs/19_detect.ipynb #2bdb83ef
 @frozen_config
@@ -55,6 +55,7 @@ class DetectConfig:
         momentum:float=0.9, # SGD momentum, in [0, 1)
         nesterov:bool=False, # Nesterov momentum (needs momentum > 0)
         weight_decay:float=1e-4, # L2 penalty on every trained parameter, >= 0
+        clip_grad:float=10.0, # clip the gradients' global norm to this before each step; 0: no clipping, >= 0
         schedule:Literal['cosine', 'multistep']='cosine', # per-iteration cosine decay to 0, or steps at `milestones`
         milestones:list[int]=(), # multistep: epochs after which the lr is multiplied by `gamma`
         gamma:float=0.1, # multistep: the factor, in (0, 1]
@@ -170,6 +171,18 @@ def _build_model(self:DetectTrainer)->nn.Module:
 
 def _some(keys:list)->str: return f" ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})" if keys else ''
 
+# %% ../nbs/19_detect.ipynb #bf17d2fa
+def clip_gradients(optimizer:torch.optim.Optimizer, # its parameters' gradients are clipped in place
+                   max_norm:float, # the largest global gradient norm; 0 leaves the gradients as they are
+                   scaler:Optional[torch.amp.GradScaler]=None # fp16's scaler: the gradients are unscaled first
+                  )->Optional[float]: # the global norm before clipping (None when `max_norm` is 0)
+    "Clip the global norm of `optimizer`'s gradients to `max_norm` before its step."
+    if not max_norm: return None
+    if scaler is not None: scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group['params'] if p.grad is not None]
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+
 # %% ../nbs/19_detect.ipynb #8c75f118
 def _to(target:dict, device:torch.device)->dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
@@ -183,6 +196,7 @@ def _step(self:DetectTrainer, images:list, targets:list)->tuple:
     res = self.gradaug.step(images, targets, scaler=self.scaler, amp_dtype=self.amp_dtype)
     loss, sub = float(res.loss), float(sum(res.sub_losses))
     if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
+    clip_gradients(self.optimizer, self.cfg.clip_grad, self.scaler)
     self._optimizer_step()
     return loss, sub, 0.
 
