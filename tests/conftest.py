@@ -31,6 +31,14 @@ def start_cli(*args, cwd, prog='gradaug-train'):
     return subprocess.Popen(command(prog) + [str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
+@pytest.fixture(autouse=True)
+def fresh_process_runtime():
+    "Every test ends with the process-wide torch settings that `apply_runtime` (any in-process run) may change put back."
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)   # off when a process starts; on, denormal activations become 0 (R50 at random init)
+
 @pytest.fixture
 def cli(monkeypatch, capsys, tmp_path):
     "Run one of `COMMANDS` in this process, from `tmp_path`: (exit status, stdout, stderr)."
