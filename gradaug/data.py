@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN', 'STL10_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'digits_tensors', 'digits_split', 'DigitsDataset',
-           'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms', 'DataError',
-           'DatasetNotFoundError', 'Datasets', 'dataset_targets', 'get_datasets', 'EpochSampler', 'get_test_loader',
-           'Loaders', 'get_loaders', 'get_unlabelled_dataset', 'get_unlabelled_loader', 'draw_key', 'KeyedSampler',
-           'KeyedDraws']
+           'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'NUM_CLASSES', 'digits_tensors', 'digits_split',
+           'DigitsDataset', 'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms',
+           'imagenet_transforms', 'DataError', 'DatasetNotFoundError', 'dataset_split', 'Datasets', 'dataset_targets',
+           'get_datasets', 'EpochSampler', 'get_test_loader', 'Loaders', 'get_loaders', 'get_unlabelled_dataset',
+           'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
 import random
@@ -216,14 +216,20 @@ def _imagenet_split(root:Path, train:bool, augment:bool)->Dataset:
     try: return ImageFolder(str(root/('train' if train else 'val')), transform=imagenet_transforms(train and augment))
     except (RuntimeError, OSError) as e: raise _missing('imagenet', root, 'train', False, e) from e
 
-def _split(name:str, root:Path, download:bool, train:bool, augment:bool=True)->Dataset:
-    "The training or test set of dataset `name`."
+def dataset_split(name:str, # a name in DATASETS
+                  root:Path, # the data folder (as for get_datasets)
+                  download:bool, # let torchvision download CIFAR/STL-10 (needs network)
+                  train:bool, # the training set, else the test set
+                  augment:bool=True # the recipe's training augmentation (training set only)
+                 )->Dataset:
+    "The training or test set of dataset `name`, with the recipe's transforms, or a clear error when absent."
     if name == 'digits': return DigitsDataset(train, augment=train and augment)
     if name == 'imagenet': return _imagenet_split(root, train, augment)
     return _torchvision_split(name, root, download, train, augment)
 
 # %% ../nbs/07_data.ipynb #af84588a
 DATASETS = ('digits', 'cifar10', 'cifar100', 'stl10', 'imagenet')
+NUM_CLASSES = dict(digits=10, cifar10=10, cifar100=100, stl10=10, imagenet=1000)   # classes of each of `DATASETS`
 
 @dataclass(frozen=True)
 class Datasets:
@@ -252,7 +258,7 @@ def get_datasets(name:str, # one of `DATASETS`
     if name not in DATASETS:
         raise ValueError(f"get_datasets: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
     root = Path(root)
-    train, test = _split(name, root, download, True, augment), _split(name, root, download, False)
+    train, test = dataset_split(name, root, download, True, augment), dataset_split(name, root, download, False)
     num_classes = len(train.classes)
     if low_labels is not None:
         sub = Subset(train, low_label_indices(dataset_targets(train), low_labels, seed, num_classes).tolist())
@@ -303,7 +309,7 @@ def get_test_loader(name:str, # one of `DATASETS`
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
     if name not in DATASETS:
         raise ValueError(f"get_test_loader: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    return _loader(_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
+    return _loader(dataset_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
 @dataclass(frozen=True)
@@ -359,7 +365,7 @@ def get_unlabelled_dataset(name:str, # one of `DATASETS`
         raise DataError(f"{name} has no unlabelled images unless low_labels is set (the training images outside the "
                         f"labelled split become unlabelled); set low_labels, or use stl10, which has its own.")
     if low_labels is not None:
-        train = _split(name, root, download, True, augment)
+        train = dataset_split(name, root, download, True, augment)
         labelled = low_label_indices(dataset_targets(train), low_labels, seed, len(train.classes))
         rest = np.setdiff1d(np.arange(len(train)), labelled.numpy())
         if len(rest): parts.append(Subset(train, rest.tolist()))

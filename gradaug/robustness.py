@@ -26,7 +26,8 @@ from fastcore.script import call_parse, Param
 from .checkpoint import find_checkpoint, load_model, load_weights
 from .config import ConfigError
 from .data import (DATASETS, DataError, DatasetNotFoundError, DIGITS_MEAN, DIGITS_STD, CIFAR_MEAN, CIFAR_STD,
-                          STL10_MEAN, STL10_STD, IMAGENET_MEAN, IMAGENET_STD, digits_tensors, digits_split)
+                          STL10_MEAN, STL10_STD, IMAGENET_MEAN, IMAGENET_STD, digits_tensors, digits_split,
+                          dataset_split, NUM_CLASSES)
 from .metrics import evaluate
 from .slim import eval_mode
 from .cli import run_command
@@ -167,9 +168,8 @@ def model_input(image:np.ndarray, mean:Sequence[float], std:Sequence[float])->to
 # %% ../nbs/14_robustness.ipynb #8fecb0cf
 def _pil_test_split(name:str, root:Path)->Dataset:
     "The test split of a torchvision data set (or ImageNet's val folder) yielding PIL images, or a clear error."
-    from gradaug.data import _split
     import torchvision.transforms as T
-    base = _split(name, root, False, False)
+    base = dataset_split(name, root, False, False)
     base.transform = T.Compose([T.Resize(256), T.CenterCrop(224)]) if name == 'imagenet' else None
     return base
 
@@ -399,7 +399,7 @@ def load_models(checkpoints:Sequence[str], # checkpoint files or run folders
             trained_on.add(cfg.dataset)
         elif dataset is None: raise ConfigError("--arch loads plain state_dicts, which do not say what they were "
                                                 "trained on: give --dataset too")
-        else: models[name] = _torchvision_model(path, arch, _NUM_CLASSES[dataset]).to(device)
+        else: models[name] = _torchvision_model(path, arch, NUM_CLASSES[dataset]).to(device)
     if dataset is None and len(trained_on) > 1:
         raise ConfigError(f"the checkpoints were trained on different data sets ({', '.join(sorted(trained_on))}); "
                           f"evaluate them separately, or choose one with --dataset")
