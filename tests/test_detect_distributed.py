@@ -6,8 +6,7 @@ alone reports, the restarted run resumes from its checkpoint and ends with the u
 mAP each run reports (every rank evaluated its shard of the test set) equals one process's evaluation of its
 checkpoint on the whole test set (an untrained detector's mAP is 0 at this size, so a second test checks the
 distributed evaluation with 2 spawned gloo processes on imperfect predictions, mAP between 0 and 1)."""
-import os, socket, subprocess, sys, tempfile
-from pathlib import Path
+import os, tempfile
 import pytest, torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -15,8 +14,9 @@ from torch import nn
 from gradaug.detect import detection_datasets, load_detector
 from gradaug.detection_data import IOU_TYPES, DigitCanvases, detection_loader, evaluate_detection
 from gradaug.distributed import gather_objects, shard_loaders
+from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
+from test_detection import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 # 2 epochs of 2 global steps (2 x 2 canvases), a checkpoint after every step, lr x 2; rank 1 dies in step 4 (epoch 2).
 # 5 test canvases: shards of 3 and 2. 96-pixel canvases seen at 64 pixels, untrained: many low-score detections.
 SETTINGS = ['arch=fasterrcnn_resnet18_fpn', 'train_images=8', 'test_images=5', 'canvas=96', 'min_size=64',
@@ -24,25 +24,12 @@ SETTINGS = ['arch=fasterrcnn_resnet18_fpn', 'train_images=8', 'test_images=5', '
             'rois_per_image=32', 'n=1', 'seed=1', 'progress=false', 'threads=1', 'checkpoint_every=1', 'scale_lr=true']
 DIE_AT = 3
 
-def torchrun(tmp:Path, *extra, die_at:int=None)->subprocess.CompletedProcess:
-    "Run the worker on gradaug.detect (runs `straight`, then `restarted`) under torchrun with 2 processes, from `tmp`."
-    dumps = tmp/'dumps'
-    dumps.mkdir()
-    env = {**os.environ, 'PYTHONPATH': f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1',
-           'GRADAUG_TEST_DUMP': str(dumps), 'GRADAUG_TEST_DIE_AT': str(-1 if die_at is None else die_at),
-           'GRADAUG_TEST_MODULE': 'gradaug.detect'}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', *extra,
-           str(ROOT/'tests'/'torchrun_worker.py'), *SETTINGS]
-    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
-
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     "The folder and the completed torchrun launch that ran the uninterrupted run and the restarted one."
     tmp = tmp_path_factory.mktemp('torchrun_detect')
-    return tmp, torchrun(tmp, '--max-restarts=1', die_at=DIE_AT)
-
-def dumps(tmp:Path, name:str, attempt:int)->list:
-    return [torch.load(tmp/'dumps'/f'{name}-rank{r}-attempt{attempt}.pt') for r in range(2)]
+    return tmp, torchrun(tmp, '--max-restarts=1', die_at=DIE_AT, module='gradaug.detect', settings=SETTINGS,
+                         timeout=600)
 
 def test_two_processes_train_one_run_and_agree(runs):
     tmp, launch = runs
@@ -94,9 +81,6 @@ class Imperfect(nn.Module):
                     masks=target['masks'].roll(1, dims=2)[:, None].float())
 
 CANVASES = 7   # shards of 4 and 3
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def eval_worker(rank, world, port, out_dir):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
