@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 import torch
 from torch import nn
+from torch.utils.data import Subset
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .config import (ConfigError, _run_errors, _validate, config_dict, frozen_config, settings)
 from .runtime import Runtime, select_runtime, apply_runtime
 from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint, load_weights
 from .train import Trainer, build_scheduler
-from .distributed import elastic_config
+from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
+                                 lr_scale, primary_log, rank, shard_loaders, wrap_model)
 from .cli import _take_debug, _train_command, run_command
 from .detection import DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
@@ -54,6 +56,7 @@ class DetectConfig:
         lr:float=0.005, # base learning rate, > 0
         momentum:float=0.9, # SGD momentum, in [0, 1)
         nesterov:bool=False, # Nesterov momentum (needs momentum > 0)
+        scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)
         weight_decay:float=1e-4, # L2 penalty on every trained parameter, >= 0
         clip_grad:float=10.0, # clip the gradients' global norm to this before each step; 0: no clipping, >= 0
         schedule:Literal['cosine', 'multistep']='cosine', # per-iteration cosine decay to 0, or steps at `milestones`
@@ -121,25 +124,27 @@ class DetectTrainer(Trainer):
                  runtime:Runtime=None, # where and how to compute (default: `select_runtime(cfg)`, not applied)
                  log=print # where messages go
                 ):
-        self.cfg, self.log = cfg, log
+        self.cfg, self.log = cfg, primary_log(log)
         self.runtime = select_runtime(cfg) if runtime is None else runtime
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
         train, test = detection_datasets(cfg)
         self.num_classes, self.in_chans = train.num_classes, 3
-        self.train_loader = detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                             workers=self.runtime.workers, steps_per_epoch=cfg.steps_per_epoch)
-        self.test_loader = detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
-                                            workers=self.runtime.workers)
+        self.train_loader, self.test_loader = shard_loaders(   # this rank's shards (the loaders in one process)
+            detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, workers=self.runtime.workers,
+                             steps_per_epoch=cfg.steps_per_epoch),
+            detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=self.runtime.workers),
+            cfg.steps_per_epoch)
         self.steps_per_epoch = len(self.train_loader)
-        self.run_dir = self._run_dir()
+        self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
         self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
         self.model = self._build_model().to(self.device)
-        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
-        self.gradaug = DetectionGradAug(self.model, n=cfg.n, alpha=cfg.alpha, generator=self.aug_generator,
-                                        distill=cfg.distill, divisor=cfg.divisor, sizes=cfg.sizes)
+        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)   # sub-networks: the same on every rank
+        self.gradaug = DetectionGradAug(wrap_model(self.model, self.device), n=cfg.n, alpha=cfg.alpha,
+                                        generator=self.aug_generator, distill=cfg.distill, divisor=cfg.divisor,
+                                        sizes=cfg.sizes)
         trained = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(trained, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                         weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.SGD(trained, lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum,
+                                         nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self._start()
@@ -150,6 +155,7 @@ class DetectTrainer(Trainer):
                     test_loader=self.test_loader.generator)
     @property
     def has_masks(self)->bool: return self.cfg.arch.startswith('maskrcnn')
+    summary_metrics = dict(box_map='box_map', box_map_50='box_map_50', mask_map='mask_map')   # `Trainer.summary`'s
 
     def __repr__(self):
         return (f"DetectTrainer({self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}, "
@@ -218,7 +224,7 @@ def train_epoch(self:DetectTrainer)->dict:
 @patch
 def evaluate(self:DetectTrainer)->dict:
     "Box (and mask) mAP of the detector on the test set (torchmetrics' `MeanAveragePrecision`)."
-    return evaluate_detection(self.model, self.test_loader)
+    return evaluate_detection(self.model, self.test_loader, gather=gather_objects)   # each rank its shard, mAP of all
 
 def _metric(test:dict, name:str, iou_type:str='bbox'):
     "`test[name]`, also under torchmetrics' prefixed names (bbox_map, segm_map, ...); None if absent."
@@ -242,17 +248,11 @@ def plot_panels(self:DetectTrainer)->tuple:
 
 # %% ../nbs/19_detect.ipynb #d7ffad60
 @patch
-def summary(self:DetectTrainer)->dict:
-    "Final and best box mAP, final mask mAP, warnings, and the run's files."
+def run_warnings(self:DetectTrainer)->list:
+    "A final box mAP of 0, in a sentence that says what to try."
     h = self.history
-    best = max(h, key=lambda row: row['box_map']) if h else {}
-    last = h[-1] if h else {}
-    warnings = [] if not h or last['box_map'] > 0 else [
-        "the final box mAP is 0: the detector finds nothing yet; train longer (epochs=), or try a lower lr"]
-    return dict(final_box_map=last.get('box_map'), final_box_map_50=last.get('box_map_50'),
-                final_mask_map=last.get('mask_map'), best_box_map=best.get('box_map'), best_epoch=best.get('epoch'),
-                epochs=self.epoch, steps=self.global_step, run_dir=str(self.run_dir), warnings=warnings,
-                **self.run_files())
+    if not h or h[-1]['box_map'] > 0: return []
+    return ["the final box mAP is 0: the detector finds nothing yet; train longer (epochs=), or try a lower lr"]
 
 @patch
 def _epoch_text(self:DetectTrainer, row:dict)->str:
@@ -264,19 +264,22 @@ def _epoch_text(self:DetectTrainer, row:dict)->str:
 
 @patch
 def data_summary(self:DetectTrainer)->str:
-    "The training and test images of the run."
+    "The training and test images of the run (under torchrun: per process per step, and the whole test set)."
+    test = self.test_loader.dataset
+    test = test.dataset if isinstance(test, Subset) else test   # this rank's shard of it
     return (f"data: {self.cfg.dataset}, {len(self.train_loader.dataset):,} training images, {self.cfg.batch_size} "
-            f"per step, {self.steps_per_epoch} steps per epoch; {len(self.test_loader.dataset):,} test images")
+            f"per step, {self.steps_per_epoch} steps per epoch; {len(test):,} test images")
 
 # %% ../nbs/19_detect.ipynb #3841cc21
 def train_detector(cfg:DetectConfig, log=print)->dict:
-    "Apply `cfg`'s runtime, build a `DetectTrainer`, fit it; its summary."
-    runtime = select_runtime(cfg)
-    apply_runtime(runtime, cfg.seed)
-    trainer = DetectTrainer(elastic_config(cfg), runtime, log=log)   # resume=auto: continue out= if it has a run
-    trainer.log(repr(trainer))
-    trainer.log(trainer.data_summary())
-    return trainer.fit()
+    "Apply `cfg`'s runtime (joining torchrun's process group if any), build a `DetectTrainer`, fit it; its summary."
+    with distributed_session(cfg, select_runtime(cfg)) as runtime:
+        apply_runtime(runtime, cfg.seed + rank())   # each rank its own RPN/ROI sampling
+        trainer = DetectTrainer(elastic_config(cfg), runtime, log=log)   # resume=auto: continue out= if it has a run
+        trainer.log(repr(trainer))
+        trainer.log(batch_text(cfg))
+        trainer.log(trainer.data_summary())
+        return trainer.fit()
 
 def load_detector(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-detect
                   device='cpu' # where to put the model

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -286,10 +286,13 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
                        iou_types:Union[str, Sequence[str], None]=None, # 'bbox', 'segm' or both; None: both if masks
                        progress:bool=False, # show a tqdm progress bar
                        max_batches:Optional[int]=None, # evaluate only the first batches (None: all)
+                       gather:Optional[Callable]=None, # shards: this rank's part -> every rank's, in rank order
+                                                       # (`gradaug.distributed.gather_objects`); None: one process
                       )->dict: # floats: map, map_50, map_75, map_small, ..., mar_100, and segm_map, ... for masks
     "COCO box (and mask) mAP of `model` on `loader` with torchmetrics; the model's modes and gradients are kept."
     iou_types = _iou_types(model, iou_types)
-    metric = MeanAveragePrecision(iou_type=iou_types if len(iou_types) > 1 else iou_types[0], **coco_thresholds())
+    metric = MeanAveragePrecision(iou_type=iou_types if len(iou_types) > 1 else iou_types[0], sync_on_compute=False,
+                                  **coco_thresholds())
     device = next(model.parameters()).device
     total = len(loader) if hasattr(loader, '__len__') else None
     if max_batches is not None: total = max_batches if total is None else min(max_batches, total)
@@ -299,7 +302,15 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
             outputs = model([image.to(device) for image in images])
             metric.update([_for_metric(o, iou_types, ('boxes', 'scores', 'labels')) for o in outputs],
                           [_for_metric(t, iou_types, ('boxes', 'labels', 'iscrowd', 'area')) for t in targets])
+    if gather is not None: _merge_shards(metric, gather)
     return _named(metric.compute(), iou_types)
+
+def _merge_shards(metric:MeanAveragePrecision, gather:Callable):
+    "Every rank's images into `metric` in test-set order (rank r holds images r, r + world, ..., as `shard_loaders`)."
+    shards = gather(metric.metric_state)   # per image: boxes, scores, labels, RLE masks; one dict per rank
+    for name in shards[0]:
+        parts = [shard[name] for shard in shards]
+        setattr(metric, name, [part[k] for k in range(max(map(len, parts))) for part in parts if k < len(part)])
 
 # %% ../nbs/18_detection_data.ipynb #79d2bcbd
 DETECTION_DATASETS = ('digits', 'coco')

@@ -173,10 +173,10 @@ class ShardSampler(EpochSampler):
 
 # %% ../nbs/16_distributed.ipynb #8251a7c7
 def _like(loader:DataLoader, dataset, **kw)->DataLoader:
-    "A loader with `loader`'s settings (workers, pinning, generator) on `dataset`."
+    "A loader with `loader`'s settings (workers, pinning, generator, collate function) on `dataset`."
     return DataLoader(dataset, loader.batch_size, num_workers=loader.num_workers, pin_memory=loader.pin_memory,
                       persistent_workers=loader.persistent_workers, worker_init_fn=loader.worker_init_fn,
-                      generator=loader.generator, **kw)
+                      generator=loader.generator, collate_fn=loader.collate_fn, **kw)
 
 def shard_loaders(train:DataLoader, # training loader over an EpochSampler (as get_loaders makes it)
                   test:DataLoader, # test loader, in order

@@ -128,6 +128,8 @@ class Trainer:
                     **({} if self.mix_generator is self.aug_generator else dict(mix=self.mix_generator)))
     def _reset_running(self): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
     plot_panels = None   # the learning curves drawn (`plot_history`'s panels; None: losses and top-1)
+    summary_metrics = dict(top1='test_top1', top5='test_top5')   # summary: final_{name} of these history columns,
+                                                                  # best_{name} and best_epoch of the first
 
     def _start(self):
         "Step 0 with an empty history, or, with `cfg.resume`, where the run's checkpoint left off."
@@ -415,13 +417,18 @@ def run_files(self:Trainer)->dict:
 
 @patch
 def summary(self:Trainer)->dict:
-    "Final and best test accuracy, any divergence warnings, and the run's files."
-    h = self.history
-    best = max(h, key=lambda row: row['test_top1']) if h else {}
+    "Final values of the `summary_metrics` and the best of the first (top-1), warnings, and the run's files."
+    h, (primary, column) = self.history, next(iter(self.summary_metrics.items()))
+    best = max(h, key=lambda row: row[column]) if h else {}
     last = h[-1] if h else {}
-    return dict(final_top1=last.get('test_top1'), final_top5=last.get('test_top5'), best_top1=best.get('test_top1'),
-                best_epoch=best.get('epoch'), epochs=self.epoch, steps=self.global_step, run_dir=str(self.run_dir),
-                warnings=divergence_warnings(h, self.num_classes), **self.run_files())
+    finals = {f'final_{name}': last.get(col) for name, col in self.summary_metrics.items()}
+    return dict(finals, **{f'best_{primary}': best.get(column)}, best_epoch=best.get('epoch'), epochs=self.epoch,
+                steps=self.global_step, run_dir=str(self.run_dir), warnings=self.run_warnings(), **self.run_files())
+
+@patch
+def run_warnings(self:Trainer)->list:
+    "What the history says went wrong, in sentences: divergence, or accuracy at chance (`divergence_warnings`)."
+    return divergence_warnings(self.history, self.num_classes)
 
 @patch
 @primary_only
