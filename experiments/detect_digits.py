@@ -55,8 +55,14 @@ def run(arm:str, seed:int, settings:list, runs:Path)->dict:
     return dict(arm=arm, seed=seed, settings=' '.join(settings), epochs=s['epochs'], steps=s['steps'],
                 box_map=f"{s['final_box_map']:.4f}", box_map_50=f"{s['final_box_map_50']:.4f}",
                 mask_map='' if s['final_mask_map'] is None else f"{s['final_mask_map']:.4f}",   # Faster R-CNN: none
-                seconds=f'{time.time() - start:.0f}',
+                seconds=f'{_run_seconds(Path(cfg.out), time.time() - start):.0f}',
                 machine=f'{platform.machine()} {os.cpu_count()} CPUs, shared, 1 thread, no GPU')
+
+def _run_seconds(folder:Path, this_call:float)->float:
+    "Wall-clock seconds of the run's epochs (all attempts, from its metrics.json), or of this call if it has none."
+    path = folder/'metrics.json'
+    if not path.is_file(): return this_call
+    return sum(h.get('epoch_s', 0) for h in json.loads(path.read_text())['history'])
 
 EPOCH_COLUMNS = ['arm', 'seed', 'epoch', 'step', 'box_map', 'box_map_50', 'mask_map', 'train_loss', 'train_sub_loss',
                  'epoch_s', 'epochs_planned']
