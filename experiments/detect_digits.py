@@ -1,20 +1,22 @@
 """Baseline vs GradAug detectors on the digit canvases, paired seeds, CPU (issue 8; read by nbs/19_detect.ipynb).
 
 For each seed, the two shipped digit configs are trained with the same seed (same initial weights, data order and
-canvases; GradAug adds the sub-networks): digits_maskrcnn_r18_fpn_baseline (n=0) and digits_maskrcnn_r18_fpn_gradaug.
+canvases; GradAug adds the sub-networks): digits_fasterrcnn_r18_fpn_baseline (n=0) and
+digits_fasterrcnn_r18_fpn_gradaug (`gradaug-detect`'s default).
 One row per finished run is appended to experiments/detect_digits.csv, so a stopped experiment continues where it
 was (runs already in the CSV are skipped; a run cut off mid-way resumes from its checkpoint in runs/detect_digits/).
 The first seed's two detectors also predict on four test canvases, kept in experiments/detect_digits_predictions.pt
 for the notebook to draw.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 1 2 --settings epochs=2
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 1 2
 
 On a shared machine, one process per run goes faster (each with one thread); then keep the predictions:
 
-    for s in 0 1 2; do for a in baseline gradaug; do
-        nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds $s --arms $a --settings epochs=2 --no-predictions &
+    for s in 0 1 2 3 4; do for a in baseline gradaug; do
+        nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds $s --arms $a --no-predictions &
     done; done; wait
-    nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 --settings epochs=2
+    nice -n 10 .venv/bin/python experiments/detect_digits.py --seeds 0 --predictions-only
+    nice -n 10 .venv/bin/python experiments/detect_digits.py --collect
 
 `--collect` writes experiments/detect_digits_epochs.csv: every evaluated epoch of every run folder (from its
 metrics.json), finished or not, so that runs stopped by a deadline can still be compared at the epochs both arms
@@ -29,7 +31,7 @@ from gradaug.detect import DetectConfig, detection_datasets, load_detector, trai
 from gradaug.slim import eval_mode
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = dict(baseline='digits_maskrcnn_r18_fpn_baseline', gradaug='digits_maskrcnn_r18_fpn_gradaug')
+ARMS = dict(baseline='digits_fasterrcnn_r18_fpn_baseline', gradaug='digits_fasterrcnn_r18_fpn_gradaug')
 COLUMNS = ['arm', 'seed', 'settings', 'epochs', 'steps', 'box_map', 'box_map_50', 'mask_map', 'seconds', 'machine']
 
 def done_runs(path:Path)->set:
@@ -52,8 +54,15 @@ def run(arm:str, seed:int, settings:list, runs:Path)->dict:
     s = train_detector(cfg, log=lambda line: print(f'  [{arm} s{seed}] {line}', flush=True))
     return dict(arm=arm, seed=seed, settings=' '.join(settings), epochs=s['epochs'], steps=s['steps'],
                 box_map=f"{s['final_box_map']:.4f}", box_map_50=f"{s['final_box_map_50']:.4f}",
-                mask_map=f"{s['final_mask_map']:.4f}", seconds=f'{time.time() - start:.0f}',
+                mask_map='' if s['final_mask_map'] is None else f"{s['final_mask_map']:.4f}",   # Faster R-CNN: none
+                seconds=f'{_run_seconds(Path(cfg.out), time.time() - start):.0f}',
                 machine=f'{platform.machine()} {os.cpu_count()} CPUs, shared, 1 thread, no GPU')
+
+def _run_seconds(folder:Path, this_call:float)->float:
+    "Wall-clock seconds of the run's epochs (all attempts, from its metrics.json), or of this call if it has none."
+    path = folder/'metrics.json'
+    if not path.is_file(): return this_call
+    return sum(h.get('epoch_s', 0) for h in json.loads(path.read_text())['history'])
 
 EPOCH_COLUMNS = ['arm', 'seed', 'epoch', 'step', 'box_map', 'box_map_50', 'mask_map', 'train_loss', 'train_sub_loss',
                  'epoch_s', 'epochs_planned']
@@ -116,7 +125,7 @@ def main():
             if (arm, seed, ' '.join(a.settings)) in done_runs(csv_path): continue
             row = run(arm, seed, a.settings, runs)
             append_row(csv_path, row)
-            print(f"{arm} seed {seed}: box mAP {row['box_map']}, mask mAP {row['mask_map']}, {row['seconds']} s",
+            print(f"{arm} seed {seed}: box mAP {row['box_map']}, mask mAP {row['mask_map'] or '-'}, {row['seconds']} s",
                   flush=True)
         if seed == a.seeds[0] and not a.no_predictions and not Path(a.predictions).exists():
             keep_predictions(runs, seed, Path(a.predictions))

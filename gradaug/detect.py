@@ -41,19 +41,19 @@ class DetectConfig:
         test_images:int=32, # digits: test canvases (made from the test digits), >= 1
         canvas:int=96, # digits: canvas side in pixels, >= 32
         max_digits:int=3, # digits: at most this many digits on a canvas, >= 1
-        arch:str='maskrcnn_resnet18_fpn', # {fasterrcnn|maskrcnn}_resnet{18|34|50}_fpn (torchvision, random init)
+        arch:str='fasterrcnn_resnet18_fpn', # {fasterrcnn|maskrcnn}_resnet{18|34|50}_fpn (torchvision, random init)
         min_size:int=64, # the detector resizes each image's shorter side to this (the paper: 600), >= 1
         max_size:int=64, # and its longer side to at most this (the paper: 1000), >= 1
         trainable_layers:int=5, # ResNet stages that train (the rest stay frozen), in [0, 5]
         frozen_bn:bool=False, # FrozenBatchNorm2d in the backbone (torchvision's choice for pretrained backbones)
-        proposals:int=100, # RPN proposals kept per image (before and after NMS); 0: torchvision's 2000/1000, >= 0
-        rois_per_image:int=64, # ROIs sampled per image to train the box head (torchvision: 512), >= 1
+        proposals:int=50, # RPN proposals kept per image (before and after NMS); 0: torchvision's 2000/1000, >= 0
+        rois_per_image:int=16, # ROIs sampled per image to train the box head (torchvision: 512), >= 1
         init:str='', # backbone weights from a classification checkpoint or run folder (ResNet); '' starts from scratch
-        epochs:int=4, # training epochs, >= 1
+        epochs:int=5, # training epochs, >= 1
         steps_per_epoch:int=0, # batches per epoch; 0 is one pass over the training set, >= 0
         batch_size:int=4, # training batch size (images per step), >= 1
         eval_batch_size:int=8, # test batch size, >= 1
-        lr:float=0.005, # base learning rate, > 0
+        lr:float=0.01, # base learning rate, > 0
         momentum:float=0.9, # SGD momentum, in [0, 1)
         nesterov:bool=False, # Nesterov momentum (needs momentum > 0)
         scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)

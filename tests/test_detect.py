@@ -51,7 +51,7 @@ def test_listing_and_print_config(cli):
     printed = yaml.safe_load(r.stdout)
     assert (printed['min_size'], printed['max_size'], printed['batch_size'], printed['n']) == (600, 1000, 8, 3)
     r = cli('--print_config', prog='gradaug-detect')                # no arguments: the digit-canvas demo
-    demo = load_config('digits_maskrcnn_r18_fpn_gradaug', cls=DetectConfig)
+    demo = load_config('digits_fasterrcnn_r18_fpn_gradaug', cls=DetectConfig)
     assert DetectConfig(**yaml.safe_load(r.stdout)) == demo.replace(name='detect_digits')
 
 # ---------------------------------------------------------------- resume after a real interruption
