@@ -21,7 +21,8 @@ from test_detection import free_port
 # 5 test canvases: shards of 3 and 2. 96-pixel canvases seen at 64 pixels, untrained: many low-score detections.
 SETTINGS = ['arch=fasterrcnn_resnet18_fpn', 'train_images=8', 'test_images=5', 'canvas=96', 'min_size=64',
             'max_size=64', 'batch_size=2', 'eval_batch_size=2', 'epochs=2', 'steps_per_epoch=2', 'proposals=50',
-            'rois_per_image=32', 'n=1', 'seed=1', 'progress=false', 'threads=1', 'checkpoint_every=1', 'scale_lr=true']
+            'rois_per_image=32', 'n=1', 'seed=1', 'progress=false', 'threads=1', 'checkpoint_every=1', 'scale_lr=true',
+            'lr=0.005']   # explicit: the scaled lr below must not follow the default's changes
 DIE_AT = 3
 
 @pytest.fixture(scope='module')
