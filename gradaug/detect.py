@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 import torch
 from torch import nn
-from torch.utils.data import Subset
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .config import (ConfigError, _run_errors, _validate, config_dict, frozen_config, settings)
@@ -18,7 +17,8 @@ from .runtime import Runtime, select_runtime, apply_runtime
 from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint, load_weights
 from .train import Trainer, build_scheduler
 from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
-                                 lr_scale, primary_log, rank, shard_loaders, wrap_model)
+                                 lr_scale, primary_log, rank, shard_loaders, whole_test_set,
+                                 wrap_model)
 from .cli import _take_debug, _train_command, run_command
 from .detection import DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
@@ -265,10 +265,8 @@ def _epoch_text(self:DetectTrainer, row:dict)->str:
 @patch
 def data_summary(self:DetectTrainer)->str:
     "The training and test images of the run (under torchrun: per process per step, and the whole test set)."
-    test = self.test_loader.dataset
-    test = test.dataset if isinstance(test, Subset) else test   # this rank's shard of it
     return (f"data: {self.cfg.dataset}, {len(self.train_loader.dataset):,} training images, {self.cfg.batch_size} "
-            f"per step, {self.steps_per_epoch} steps per epoch; {len(test):,} test images")
+            f"per step, {self.steps_per_epoch} steps per epoch; {len(whole_test_set(self.test_loader)):,} test images")
 
 # %% ../nbs/19_detect.ipynb #3841cc21
 def train_detector(cfg:DetectConfig, log=print)->dict:

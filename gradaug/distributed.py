@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from .config import ConfigError, TrainConfig
 from .data import DataError, EpochSampler, KeyedSampler
 from .runtime import Runtime
@@ -21,8 +21,9 @@ from .checkpoint import CheckpointError, make_run_dir
 # %% auto #0
 __all__ = ['DistributedError', 'DistEnv', 'dist_env', 'init_distributed', 'is_distributed', 'world_size', 'rank', 'is_primary',
            'barrier', 'distributed_session', 'from_primary', 'primary_only', 'primary_log', 'on_primary',
-           'all_reduce_sum', 'reduce_sums', 'gather_objects', 'ShardSampler', 'shard_loaders', 'rank_generator',
-           'shard_stream', 'lr_scale', 'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
+           'all_reduce_sum', 'reduce_sums', 'gather_objects', 'ShardSampler', 'EvalShard', 'whole_test_set',
+           'shard_loaders', 'rank_generator', 'shard_stream', 'lr_scale', 'batch_text', 'elastic_config', 'rank_rng',
+           'running_share', 'wrap_model']
 
 # %% ../nbs/16_distributed.ipynb #b4e664e1
 class DistributedError(RuntimeError):
@@ -178,6 +179,14 @@ def _like(loader:DataLoader, dataset, **kw)->DataLoader:
                       persistent_workers=loader.persistent_workers, worker_init_fn=loader.worker_init_fn,
                       generator=loader.generator, collate_fn=loader.collate_fn, **kw)
 
+class EvalShard(Subset):
+    "This rank's share of a test set (every `world`-th sample), as `shard_loaders` makes it; `.dataset` is the whole."
+
+def whole_test_set(loader:DataLoader # a test loader, sharded by shard_loaders or not
+                  )->Dataset: # the whole test set (what a one-process run evaluates)
+    "The test set behind `loader`, also when this rank reads only its `EvalShard` of it."
+    return loader.dataset.dataset if isinstance(loader.dataset, EvalShard) else loader.dataset
+
 def shard_loaders(train:DataLoader, # training loader over an EpochSampler (as get_loaders makes it)
                   test:DataLoader, # test loader, in order
                   steps_per_epoch:int=0 # the config's: 0 is one pass over the data per epoch
@@ -191,7 +200,7 @@ def shard_loaders(train:DataLoader, # training loader over an EpochSampler (as g
         f"{base.n} training samples; lower batch_size (it is per process), or set steps_per_epoch")
     shared = EpochSampler(base.n, base.seed, steps_per_epoch * train.batch_size * world or None)
     sharded_train = _like(train, train.dataset, sampler=ShardSampler(shared, rank(), world), drop_last=True)
-    sharded_test = _like(test, Subset(test.dataset, range(rank(), len(test.dataset), world)), shuffle=False)
+    sharded_test = _like(test, EvalShard(test.dataset, range(rank(), len(test.dataset), world)), shuffle=False)
     return sharded_train, sharded_test
 
 def rank_generator(shared:torch.Generator, # the generator every rank shares

@@ -26,7 +26,7 @@ from .checkpoint import check_world_size
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
                                  gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
                                  rank, rank_generator, rank_rng, reduce_sums, running_share, shard_loaders,
-                                 shard_stream, wrap_model, world_size)
+                                 shard_stream, whole_test_set, wrap_model, world_size)
 
 # %% auto #0
 __all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler',
@@ -319,7 +319,7 @@ def data_summary(self:Trainer)->str:
     if self.unlabelled_loader is not None:
         text += (f"; {len(self.unlabelled_loader.dataset):,} unlabelled images, {self.unlabelled_batch_size} per step "
                  f"(GradAug-semi)")
-    return text + f"; {len(self.test_loader.dataset):,} test images"
+    return text + f"; {len(whole_test_set(self.test_loader)):,} test images"
 
 @patch
 def images_used(self:Trainer)->str:

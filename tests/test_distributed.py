@@ -43,6 +43,7 @@ def test_smoke_run_ranks_agree(runs):
     assert launch.returncode == 0, launch.stderr[-3000:]
     assert sorted(p.name for p in (tmp/'runs').iterdir()) == ['restarted', 'straight']   # one folder per run
     assert 'global batch 32 (16 per process x 2 processes)' in launch.stdout
+    assert '; 1,000 test images' in launch.stdout               # the whole test set, not rank 0's 500
     assert launch.stdout.count('final test top-1') == 2        # one report per run: rank 0 reports, rank 1 does not
     ranks = dumps(tmp, 'straight', 0)
     assert ranks[0]['steps'] == 12
