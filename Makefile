@@ -16,7 +16,7 @@ MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
 .PHONY: install test test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
-        reference-models
+        reference-models evidence
 
 ifeq ($(VENV),$(MIN_VENV))
 # lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
@@ -67,6 +67,11 @@ demo: $(STAMP)
 reference-models: $(STAMP)
 	$(PY) tools/train_reference_models.py
 	$(PY) tools/evaluate_reference_models.py
+
+# the evidence study of nbs/tutorials/evidence_digits.ipynb: 24 tuning runs, then 144 paired runs, two at a time on one
+# thread each, appended to nbs/tutorials/evidence_*.csv (a stopped sweep continues; CPU: about 3.3 CPU-hours)
+evidence: $(STAMP)
+	$(PY) experiments/evidence_digits.py all
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py
