@@ -21,9 +21,8 @@ from .slim import (BNStats, calibrated, eval_mode, quiet_grad_layout, recalibrat
                           width as at_width)
 from .models import feature_layer
 from .data import digits_split, digits_tensors, DIGITS_MEAN, DIGITS_STD, get_datasets
-from .config import ConfigError
+from .errors import ConfigError, run_command
 from .checkpoint import find_checkpoint, load_model
-from .cli import run_command
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'model_kept', 'subnetwork', 'cam', 'CamColumn', 'column_heading', 'predict', 'cam_grid', 'cam_columns',

@@ -11,17 +11,15 @@ from typing import Union
 import numpy as np
 import torch
 from torch import nn
-from .config import ConfigError, TrainConfig, build_model
+from .errors import CheckpointError, RunFolderError, ConfigError
+from .config import TrainConfig, build_model
 
 # %% auto #0
-__all__ = ['CheckpointError', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'RunFolderError',
-           'make_run_dir', 'new_run_dir', 'RunLock', 'find_checkpoint', 'load_weights', 'model_from_checkpoint',
-           'load_model', 'check_world_size']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'make_run_dir', 'new_run_dir', 'RunLock',
+           'find_checkpoint', 'model_weights', 'load_weights', 'model_from_checkpoint', 'load_model',
+           'check_world_size']
 
 # %% ../nbs/10_checkpoint.ipynb #aec8c5d7
-class CheckpointError(Exception):
-    "A checkpoint that is missing, damaged, or not one gradaug can use; the message says which and what to do."
-
 def save_checkpoint(state:dict, path:Union[str, Path])->Path:
     "Write `state` to `path` atomically (temporary file, fsync, rename)."
     path = Path(path)
@@ -80,9 +78,6 @@ def set_rng_state(state:dict, generators:dict=None):
     for k, g in (generators or {}).items(): g.set_state(state['generators'][k])
 
 # %% ../nbs/10_checkpoint.ipynb #5073aaae
-class RunFolderError(Exception):
-    "A run folder that cannot be created or is in use by another run."
-
 def make_run_dir(path:Union[str, Path])->Path:
     "Create the run folder `path` (and its parents) if needed, or raise a `RunFolderError` saying why it cannot be."
     path = Path(path)
@@ -175,7 +170,9 @@ def _saved_config(state:dict, path:Path)->TrainConfig:
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"the config saved in {path} is not valid for this version of gradaug: {e}") from None
 
-def _weights(state, path:Path)->dict:
+def model_weights(state, # a loaded checkpoint: a training checkpoint's dict or a plain state_dict
+                  path:Path # where it was read from, for the message
+                 )->dict:
     "The `state_dict` in a training checkpoint, or the checkpoint itself if it is one."
     weights = state.get('model', state) if isinstance(state, dict) else None
     if not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
@@ -202,7 +199,7 @@ def load_weights(model:nn.Module, # the model to load into (unchanged if the wei
                 )->nn.Module:
     "Load into `model` the weights of a gradaug checkpoint or run folder, or of a plain `state_dict` file."
     path = find_checkpoint(path_or_run)
-    return _load_into(model, _weights(load_checkpoint(path), path), path)
+    return _load_into(model, model_weights(load_checkpoint(path), path), path)
 
 def model_from_checkpoint(state:dict, # a loaded training checkpoint
                           path:Union[str, Path]='checkpoint' # where it came from, for messages
@@ -210,7 +207,7 @@ def model_from_checkpoint(state:dict, # a loaded training checkpoint
     "The trained model of a loaded checkpoint, rebuilt from its saved config, and that config."
     cfg = _saved_config(state, Path(path))
     model = build_model(cfg, **state['model_info'])
-    _load_into(model, _weights(state, Path(path)), Path(path))
+    _load_into(model, model_weights(state, Path(path)), Path(path))
     return model.eval(), cfg
 
 def load_model(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-train

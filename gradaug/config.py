@@ -15,16 +15,14 @@ from torch import nn
 from .slim import slim
 from .models import MODELS, create_model
 from .data import DATASETS
+from .errors import ConfigError
 
 # %% auto #0
-__all__ = ['DEFAULT_SIZES', 'RESUMABLE_KEYS', 'ConfigError', 'TrainConfig', 'settings', 'yaml_value', 'settings_table',
+__all__ = ['DEFAULT_SIZES', 'RESUMABLE_KEYS', 'TrainConfig', 'settings', 'yaml_value', 'settings_table', 'run_errors', 'validate',
            'config_dict', 'frozen_config', 'list_configs', 'config_path', 'parse_overrides', 'load_config',
            'save_config', 'resume_config', 'build_model']
 
 # %% ../nbs/08_config.ipynb #8c4c99e7
-class ConfigError(ValueError):
-    "A training config (file, override or combination of settings) that cannot be used."
-
 DEFAULT_SIZES = dict(digits=[28, 24, 20], cifar10=[32, 28, 24], cifar100=[32, 28, 24], stl10=[96, 84, 72],
                      imagenet=[224, 192, 160, 128])
 
@@ -86,7 +84,7 @@ class TrainConfig:
     ):
         for key, value in dict(locals()).items():
             if key != 'self': object.__setattr__(self, key, value)
-        _validate(self)
+        validate(self)
 
 # %% ../nbs/08_config.ipynb #c85febcf
 @cache
@@ -194,9 +192,10 @@ def _combination_errors(c:TrainConfig)->list:
         if not ok: errs.append(msg)
     need(c.model in MODELS or re.fullmatch(r'wrn\d+_\d+', c.model),
          f"model={c.model!r} is not one of {', '.join(MODELS)} (or wrn{{depth}}_{{k}})")
-    return errs + _run_errors(c) + _semi_errors(c)
+    return errs + run_errors(c) + _semi_errors(c)
 
-def _run_errors(c)->list:
+def run_errors(c # a config with the settings every run has (device, optimizer, schedule, run folder)
+              )->list: # the problems, one sentence each
     "Device, optimizer, schedule and run-folder settings that contradict each other (in any config class with them)."
     errs = []
     def need(ok, msg):
@@ -213,7 +212,7 @@ def _run_errors(c)->list:
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 
-def _validate(c, combination_errors=None # the checks of c's class across settings (None: TrainConfig's)
+def validate(c, combination_errors:callable=None # the checks of c's class across settings (None: TrainConfig's)
              ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
     errs = _type_errors(c)

@@ -6,8 +6,8 @@
 __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN', 'STL10_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'NUM_CLASSES', 'digits_tensors', 'digits_split',
            'DigitsDataset', 'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms',
-           'imagenet_transforms', 'DataError', 'DatasetNotFoundError', 'dataset_split', 'Datasets', 'dataset_targets',
-           'get_datasets', 'EpochSampler', 'get_test_loader', 'Loaders', 'get_loaders', 'get_unlabelled_dataset',
+           'imagenet_transforms', 'dataset_split', 'Datasets', 'dataset_targets', 'get_datasets', 'EpochSampler',
+           'make_loader', 'get_test_loader', 'Loaders', 'get_loaders', 'get_unlabelled_dataset',
            'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
@@ -25,6 +25,7 @@ import torchvision.datasets as D
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
+from .errors import DataError, DatasetNotFoundError
 
 # %% ../nbs/07_data.ipynb #c0636181
 @lru_cache(maxsize=1)
@@ -182,12 +183,6 @@ def imagenet_transforms(train:bool, # training (CutMix-paper augmentations) or v
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 # %% ../nbs/07_data.ipynb #92220839
-class DataError(Exception):
-    "A request the data cannot meet: a dataset that is not on disk, or a batch larger than the training set."
-
-class DatasetNotFoundError(DataError, FileNotFoundError):
-    "A dataset that is not where it was looked for; the message says where and how to fix it."
-
 def _missing(name:str, root:Path, expected:str, download:bool, cause:Exception)->DatasetNotFoundError:
     "A `DatasetNotFoundError` naming the dataset, where it was looked for, and how to fix it."
     if name == 'imagenet':
@@ -294,7 +289,13 @@ def _ignore_sigint(worker_id:int):
     "Loader workers leave Ctrl-C to the main process, which stops training after the current step."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-def _loader(ds:Dataset, batch_size:int, workers:int, pin_memory:bool, seed:int, **kw)->DataLoader:
+def make_loader(ds:Dataset, # the dataset to load
+                batch_size:int, workers:int, # batch size and loader processes (0: in this process)
+                pin_memory:bool, # pin host memory (for faster copies to a GPU)
+                seed:int, # seeds the loader's generator (its shuffling and its workers' seeds)
+                **kw # more `DataLoader` arguments (sampler, shuffle, drop_last, collate_fn)
+               )->DataLoader:
+    "A `DataLoader` as every gradaug loader is made: seeded, persistent workers that leave Ctrl-C to the main process."
     return DataLoader(ds, batch_size, num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
                       worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(seed), **kw)
@@ -309,7 +310,8 @@ def get_test_loader(name:str, # one of `DATASETS`
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
     if name not in DATASETS:
         raise ValueError(f"get_test_loader: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    return _loader(dataset_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
+    test = dataset_split(name, Path(root), download, False)
+    return make_loader(test, batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
 @dataclass(frozen=True)
@@ -340,8 +342,8 @@ def get_loaders(name:str, # one of `DATASETS`
                         f"incomplete batch is dropped); lower it, or set steps_per_epoch to draw batches with "
                         f"reshuffles.")
     sampler = EpochSampler(len(train), seed, steps_per_epoch * batch_size or None)
-    train_dl = _loader(train, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
-    test_dl = _loader(test, test_batch_size or batch_size, workers, pin_memory, seed, shuffle=False)
+    train_dl = make_loader(train, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
+    test_dl = make_loader(test, test_batch_size or batch_size, workers, pin_memory, seed, shuffle=False)
     return Loaders(train_dl, test_dl, num_classes, in_chans)
 
 # %% ../nbs/07_data.ipynb #bc43439b
@@ -394,7 +396,7 @@ def get_unlabelled_loader(name:str, # one of `DATASETS`
     ds = get_unlabelled_dataset(name, root, download, low_labels, seed, augment)
     sampler = EpochSampler(len(ds), seed, steps_per_epoch * batch_size)
     if workers > 0: ds, sampler = KeyedDraws(ds), KeyedSampler(sampler)   # augmentation resumable with workers
-    return _loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
+    return make_loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
 
 # %% ../nbs/07_data.ipynb #69ad77ef
 def draw_key(seed:int, epoch:int, position:int, stream:int=0)->int:

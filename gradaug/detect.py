@@ -12,14 +12,15 @@ import torch
 from torch import nn
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
-from .config import (ConfigError, _run_errors, _validate, config_dict, frozen_config, settings)
+from .errors import CheckpointError, ConfigError, run_command
+from .config import config_dict, frozen_config, run_errors, settings, validate
 from .runtime import Runtime, select_runtime, apply_runtime
-from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint, load_weights
+from .checkpoint import find_checkpoint, load_checkpoint, load_weights
 from .train import Trainer, build_scheduler
 from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
                                  lr_scale, primary_log, rank, shard_loaders, whole_test_set,
                                  wrap_model)
-from .cli import _take_debug, _train_command, run_command
+from .cli import take_debug, train_command
 from .detection import DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
@@ -82,7 +83,7 @@ class DetectConfig:
     ):
         for key, value in dict(locals()).items():
             if key != 'self': object.__setattr__(self, key, value)
-        _validate(self, _detect_errors)
+        validate(self, _detect_errors)
 
 # %% ../nbs/19_detect.ipynb #aaf47fd8
 _ARCH = re.compile(r'(fasterrcnn|maskrcnn)_resnet(18|34|50)_fpn')
@@ -98,7 +99,7 @@ def _detect_errors(c:DetectConfig)->list:
     need(not c.download, "download=true: torchvision cannot download COCO; put train2017/, val2017/ and "
                          "annotations/ under data_root")
     need(c.n > 0 or c.distill is None, f"distill={c.distill!r} needs sub-networks (n >= 1)")
-    return errs + _run_errors(c)
+    return errs + run_errors(c)
 
 # %% ../nbs/19_detect.ipynb #6812ac04
 def detection_datasets(cfg:DetectConfig)->tuple:
@@ -313,7 +314,7 @@ def detect_main(overrides:Param("settings as key=value, after --config (e.g. epo
                 debug:bool=False, # on an error, show the traceback too (also: debug=true)
                ):
     "Train a detector with GradAug: `gradaug-detect [--config NAME_OR_FILE] [key=value ...]` or `resume=RUN_FOLDER`."
-    overrides, debug = _take_debug(overrides or [], debug)
-    action = partial(_train_command, overrides, config, list_configs, list_settings, print_config, DetectConfig,
+    overrides, debug = take_debug(overrides or [], debug)
+    action = partial(train_command, overrides, config, list_configs, list_settings, print_config, DetectConfig,
                      _detect_report)
     run_command('gradaug-detect', action, debug)

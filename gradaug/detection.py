@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .slim import slim, slim_layers, SlimMixin
 from .sampler import WidthSampler
 from .core import GradAug
-from .checkpoint import find_checkpoint, load_checkpoint, _weights
+from .checkpoint import find_checkpoint, load_checkpoint, model_weights
 
 # %% auto #0
 __all__ = ['DETECTORS', 'IMAGENET_SIZES', 'DISTILL', 'build_detector', 'slim_detector', 'detection_size', 'subnet_sizes',
@@ -233,7 +233,7 @@ def _classification_weights(source)->tuple:
     "(state_dict, where it came from) of a gradaug checkpoint or run folder, a state_dict file, or a state_dict."
     if isinstance(source, dict): return source, 'the given state_dict'
     path = find_checkpoint(source)
-    return _weights(load_checkpoint(path), path), str(path)
+    return model_weights(load_checkpoint(path), path), str(path)
 
 def load_backbone(model:nn.Module, # a torchvision detector on a ResNet-FPN backbone (or a DDP wrapper of one)
                   source # a gradaug checkpoint file or run folder, a state_dict file, or a ResNet's state_dict

@@ -21,7 +21,7 @@ from pycocotools.cocoeval import Params
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
-from .data import DataError, DatasetNotFoundError, EpochSampler, digits_split, digits_tensors, _loader
+from .data import DataError, DatasetNotFoundError, EpochSampler, digits_split, digits_tensors, make_loader
 
 # %% auto #0
 __all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'draw_detections', 'detection_grid', 'detection_collate',
@@ -226,13 +226,13 @@ def detection_loader(dataset:Dataset, # (image, target) pairs, e.g. DigitCanvase
     if batch_size < 1 or steps_per_epoch < 0:
         raise DataError(f"detection_loader: batch_size={batch_size} must be >= 1 and steps_per_epoch="
                         f"{steps_per_epoch} >= 0.")
-    if not shuffle: return _loader(dataset, batch_size, workers, pin_memory, seed, collate_fn=detection_collate)
+    if not shuffle: return make_loader(dataset, batch_size, workers, pin_memory, seed, collate_fn=detection_collate)
     if steps_per_epoch == 0 and batch_size > len(dataset):
         raise DataError(f"detection_loader: batch_size={batch_size} is larger than the {len(dataset)} images (the "
                         f"last incomplete batch is dropped); lower it, or set steps_per_epoch to draw batches with "
                         f"reshuffles.")
     sampler = EpochSampler(len(dataset), seed, steps_per_epoch * batch_size or None)
-    return _loader(dataset, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True,
+    return make_loader(dataset, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True,
                    collate_fn=detection_collate)
 
 # %% ../nbs/18_detection_data.ipynb #68f5893a

@@ -24,13 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 from fastcore.script import call_parse, Param
 from .checkpoint import find_checkpoint, load_model, load_weights
-from .config import ConfigError
+from .errors import ConfigError, run_command
 from .data import (DATASETS, DataError, DatasetNotFoundError, DIGITS_MEAN, DIGITS_STD, CIFAR_MEAN, CIFAR_STD,
                           STL10_MEAN, STL10_STD, IMAGENET_MEAN, IMAGENET_STD, digits_tensors, digits_split,
                           dataset_split, NUM_CLASSES)
 from .metrics import evaluate
 from .slim import eval_mode
-from .cli import run_command
 
 # %% ../nbs/14_robustness.ipynb #0a2e280d
 CORRUPTIONS = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur',

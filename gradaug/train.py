@@ -16,11 +16,11 @@ from .core import GradAug, sigmoid_rampup
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
 from .data import get_loaders, get_unlabelled_loader
-from .config import (TrainConfig, ConfigError, DEFAULT_SIZES, RESUMABLE_KEYS, build_model, config_dict,
-                            save_config)
+from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunFolderError, TrainingInterrupted
+from .config import TrainConfig, DEFAULT_SIZES, RESUMABLE_KEYS, build_model, config_dict, save_config
 from .runtime import Runtime, select_runtime, apply_runtime
-from .checkpoint import (CheckpointError, RunFolderError, RunLock, load_checkpoint, load_weights, make_run_dir,
-                                new_run_dir, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (RunLock, load_checkpoint, load_weights, make_run_dir, new_run_dir, rng_state,
+                                save_checkpoint, set_rng_state)
 from .metrics import evaluate as evaluate_model, divergence_warnings, plot_history, write_metrics
 from .checkpoint import check_world_size
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
@@ -29,8 +29,7 @@ from .distributed import (all_reduce_sum, batch_text, distributed_session, elast
                                  shard_stream, whole_test_set, wrap_model, world_size)
 
 # %% auto #0
-__all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler',
-           'NonFiniteLossError', 'TrainingInterrupted', 'Trainer', 'train']
+__all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler', 'Trainer', 'train']
 
 # %% ../nbs/12_train.ipynb #1afef2bb
 def build_transform(cfg:TrainConfig, generator:torch.Generator=None):
@@ -77,14 +76,6 @@ def build_scheduler(cfg:TrainConfig, optimizer, steps_per_epoch:int)->torch.opti
     return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
         lr_factor, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, schedule=cfg.schedule,
         warmup_epochs=cfg.warmup_epochs, milestones=list(cfg.milestones), gamma=cfg.gamma))
-
-# %% ../nbs/12_train.ipynb #1ab068bd
-class NonFiniteLossError(RuntimeError):
-    "Training hit a NaN or infinite loss (or weights); the last good checkpoint is kept."
-
-class TrainingInterrupted(Exception):
-    "Training stopped on SIGINT or SIGTERM after writing a checkpoint; `signum` is the signal."
-    def __init__(self, signum:int, message:str): super().__init__(message); self.signum = signum
 
 # %% ../nbs/12_train.ipynb #b462ff54
 class Trainer:
@@ -509,6 +500,5 @@ def train(cfg:TrainConfig, log=print)->dict:
         trainer.log(trainer.images_used())
         return summary
 
-if __name__ == '__main__' and '__file__' in globals():   # python -m gradaug.train, torchrun -m gradaug.train
-    import importlib
-    importlib.import_module('gradaug.cli').train_main()
+if __name__ == '__main__' and '__file__' in globals():   # the command moved: this module imports no command
+    raise SystemExit("python -m gradaug.train is now python -m gradaug (torchrun ... -m gradaug), or gradaug-train")

@@ -17,14 +17,14 @@ SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=16', 'n=2', 'progress=f
             'checkpoint_every=4', 'eval_batch_size=500']
 DIE_AT = 10
 
-def torchrun(tmp:Path, *extra, die_at:int=None, module:str='gradaug.train', settings:list=SETTINGS,
+def torchrun(tmp:Path, *extra, die_at:int=None, module:str='gradaug', settings:list=SETTINGS,
              timeout:int=300)->subprocess.CompletedProcess:
     "Run the worker (runs `straight`, then `restarted`) under torchrun with 2 processes, from `tmp`; dumps in tmp/dumps."
     dumps = tmp/'dumps'
     dumps.mkdir()
     env = {**os.environ, 'PYTHONPATH': f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1',
            'GRADAUG_TEST_DUMP': str(dumps), 'GRADAUG_TEST_DIE_AT': str(-1 if die_at is None else die_at),
-           'GRADAUG_TEST_MODULE': module}   # the command the worker runs: gradaug.train, or gradaug.detect
+           'GRADAUG_TEST_MODULE': module}   # the command the worker runs: gradaug (gradaug-train), or gradaug.detect
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', *extra,
            str(ROOT/'tests'/'torchrun_worker.py'), *settings]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)

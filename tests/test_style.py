@@ -1,5 +1,5 @@
 "Checks on the exported code that a reader notices: line length, and `@patch` never reusing a module-level name."
-import ast
+import ast, sys
 from pathlib import Path
 import pytest
 
@@ -34,3 +34,63 @@ def test_patch_never_reuses_a_module_level_name(path):
 def test_the_check_catches_the_old_collision():
     old = "from fastcore.basics import patch\ndef evaluate(m): pass\nclass T: pass\n@patch\ndef evaluate(self:T): pass\n"
     assert _patched_and_bound(ast.parse(old))[0] & _patched_and_bound(ast.parse(old))[1] == {'evaluate'}
+
+# --- the import structure ----------------------------------------------------------------------------------------------
+
+def _gradaug_imports(tree:ast.Module)->list:
+    "(module, names) for every import of a gradaug module anywhere in `tree` (relative or absolute, at any depth)."
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module: found.append((node.module, [a.name for a in node.names]))
+            elif node.level == 1: found += [(a.name, []) for a in node.names]
+            elif (node.module or '').startswith('gradaug.'): found.append((node.module[8:], [a.name for a in node.names]))
+            elif node.module == 'gradaug': found += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(a.name[8:], []) for a in node.names if a.name.startswith('gradaug.')]
+    return found
+
+def import_graph(modules=MODULES)->dict:
+    "Module name -> the gradaug modules it imports."
+    return {p.stem: {m.split('.')[0] for m, _ in _gradaug_imports(ast.parse(p.read_text()))} for p in modules}
+
+def _cycle(graph:dict):
+    "One cycle of `graph` as a list of modules, or None."
+    state, path = {}, []
+    def visit(m):
+        state[m] = 'open'; path.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 'open': return path[path.index(n):] + [n]
+            if n not in state and (found := visit(n)): return found
+        state[m] = 'done'; path.pop()
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)): return found
+
+def test_the_import_graph_has_no_cycles():
+    cycle = _cycle(import_graph())
+    assert cycle is None, f"gradaug modules import each other in a circle: {' -> '.join(cycle)}"
+
+def test_the_cycle_check_finds_a_cycle():
+    test_graph = {'cli': {'train', 'errors'}, 'train': {'cli'}, 'errors': set()}
+    assert _cycle(test_graph) == ['cli', 'train', 'cli']
+    assert _cycle({'cli': {'train'}, 'train': {'errors'}, 'errors': set()}) is None
+
+PENDING_PRIVATE = {'slim._check_width'}   # made public by the slim rework (issue 23); remove from here when it lands
+
+def _private_imports(tree:ast.Module)->list:
+    return [f"{m}.{n}" for m, names in _gradaug_imports(tree) for n in names if n.startswith('_')]
+
+@pytest.mark.parametrize('path', MODULES, ids=lambda p: p.name)
+def test_no_private_name_is_imported_from_another_module(path):
+    private = [n for n in _private_imports(ast.parse(path.read_text())) if n not in PENDING_PRIVATE]
+    assert not private, f"{path.name} imports private names of other gradaug modules: {private}"
+
+def test_the_private_import_check_bites():
+    assert _private_imports(ast.parse("from .config import _validate, settings\nfrom gradaug.cli import _x")) == \
+           ['config._validate', 'cli._x']
+
+def test_errors_is_stdlib_only():
+    tree = ast.parse((ROOT/'gradaug'/'errors.py').read_text())
+    imported = {a.name.split('.')[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split('.')[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= set(sys.stdlib_module_names) | {'__future__'}, imported

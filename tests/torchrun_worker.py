@@ -1,4 +1,4 @@
-"""Run `python -m gradaug.train` ($GRADAUG_TEST_MODULE: `gradaug.detect` for tests/test_detect_distributed.py) under
+"""Run `python -m gradaug` ($GRADAUG_TEST_MODULE: `gradaug.detect` for tests/test_detect_distributed.py) under
 torchrun (as `tests/test_distributed.py` launches it) twice in one worker group,
 so that one torchrun launch serves every check: run `straight` (uninterrupted), then run `restarted`, in which rank 1
 dies (os._exit) before the optimizer step of its step $GRADAUG_TEST_DIE_AT+1 on the first attempt of the worker group only
@@ -13,7 +13,7 @@ import gradaug.train
 from gradaug.distributed import init_distributed
 
 dump, die_at = Path(os.environ['GRADAUG_TEST_DUMP']), int(os.environ.get('GRADAUG_TEST_DIE_AT', -1))
-module = os.environ.get('GRADAUG_TEST_MODULE', 'gradaug.train')
+module = os.environ.get('GRADAUG_TEST_MODULE', 'gradaug')
 rank, attempt = int(os.environ['RANK']), int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
 settings = sys.argv[1:]
 fit, optimizer_step = gradaug.train.Trainer.fit, gradaug.train.Trainer._optimizer_step   # DetectTrainer's too
