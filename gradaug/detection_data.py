@@ -21,7 +21,8 @@ from pycocotools.cocoeval import Params
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
-from .data import DataError, DatasetNotFoundError, EpochSampler, digits_split, digits_tensors, make_loader
+from .data import (DataError, DatasetNotFoundError, DatasetInfo, EpochSampler, IMAGENET_MEAN, IMAGENET_STD,
+                          dataset_info, digits_split, digits_tensors, make_loader)
 
 # %% auto #0
 __all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'draw_detections', 'detection_grid', 'detection_collate',
@@ -313,8 +314,6 @@ def _merge_shards(metric:MeanAveragePrecision, gather:Callable):
         setattr(metric, name, [part[k] for k in range(max(map(len, parts))) for part in parts if k < len(part)])
 
 # %% ../nbs/18_detection_data.ipynb #79d2bcbd
-DETECTION_DATASETS = ('digits', 'coco')
-
 def _plain(x)->Tensor:
     "A tv_tensor (Image, BoundingBoxes, Mask) or list as a plain tensor."
     return x.as_subclass(Tensor) if isinstance(x, Tensor) else torch.as_tensor(x)
@@ -364,6 +363,19 @@ def _coco_split(root:Path, split:str, train:bool, download:bool)->CocoInstances:
             f"extract them to {root/'coco'}, or use get_detection_datasets('digits') offline.")
     return CocoInstances(images, annotations, train)
 
+def _canvas_split(root:Path, download:bool, split:str, augment:bool, n_train:int=512, n_test:int=128, canvas:int=128,
+                  max_digits:int=3, seed:int=0, digit_size:tuple=(24, 56))->DigitCanvases:
+    "The training or test digit canvases (made in memory: `root`, `download` and `augment` are not needed)."
+    return DigitCanvases(split, n_train if split == 'train' else n_test, canvas, max_digits, seed, digit_size)
+
+def _coco_instances(root:Path, download:bool, split:str, augment:bool, **digit_options)->CocoInstances:
+    "COCO 2017's train or val (its test split) under `root/coco`; the digit canvases' options do not apply."
+    return _coco_split(Path(root), 'train' if split == 'train' else 'val', split == 'train', download)
+
+DETECTION_DATASETS = {d.name: d for d in (     # torchvision's R-CNNs normalise their inputs with ImageNet's statistics
+    DatasetInfo('digits', 11, 3, 128, IMAGENET_MEAN, IMAGENET_STD, ('train', 'test'), _canvas_split),
+    DatasetInfo('coco', 91, 3, None, IMAGENET_MEAN, IMAGENET_STD, ('train', 'test'), _coco_instances))}
+
 def get_detection_datasets(name:str='digits', # one of `DETECTION_DATASETS`
                            root:Union[str, Path]='data', # data folder; COCO is looked for in root/coco
                            download:bool=False, # COCO cannot be downloaded by torchvision; kept for symmetry
@@ -375,14 +387,10 @@ def get_detection_datasets(name:str='digits', # one of `DETECTION_DATASETS`
                            digit_size:tuple=(24, 56), # digits: (smallest, largest) side of a pasted digit
                           )->tuple: # (train, test) datasets of (image, target) pairs; each has `num_classes`
     "Training and test detection sets: digit canvases (offline default) or COCO 2017 instances."
-    if name == 'digits':
-        return (DigitCanvases('train', n_train, canvas, max_digits, seed, digit_size),
-                DigitCanvases('test', n_test, canvas, max_digits, seed, digit_size))
-    if name == 'coco':
-        root = Path(root)
-        return _coco_split(root, 'train', True, download), _coco_split(root, 'val', False, download)
-    raise ValueError(f"get_detection_datasets: unknown dataset {name!r}; valid names are "
-                     f"{', '.join(DETECTION_DATASETS)}.")
+    info = dataset_info(name, DETECTION_DATASETS)
+    digits = dict(n_train=n_train, n_test=n_test, canvas=canvas, max_digits=max_digits, seed=seed,
+                  digit_size=digit_size)
+    return tuple(info.load(Path(root), download, split, split == 'train', **digits) for split in ('train', 'test'))
 
 # %% ../nbs/18_detection_data.ipynb #1a77760f
 def save_coco(dataset:DigitCanvases, # the canvases to write

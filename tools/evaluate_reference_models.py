@@ -1,4 +1,4 @@
-"""Evaluate the reference digit models for nbs/14_robustness.ipynb: corruption errors and FGSM accuracy, seed by seed.
+"""Evaluate the reference digit models for nbs/14c_robustness.ipynb: corruption errors and FGSM accuracy, seed by seed.
 
 1. Corrupts the 1,000 test digits under the 15 corruptions at 5 severities into a cache folder (`cache_corruptions`,
    with worker processes) and records how long each corruption took in `robustness/corruption_speed.json`.
@@ -12,7 +12,7 @@
 """
 import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
-from gradaug.robustness import CORRUPTIONS, SEVERITIES, cache_corruptions, raw_test_set
+from gradaug.corruptions import CORRUPTIONS, SEVERITIES, cache_corruptions, raw_test_set
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT/'nbs'/'_reference_models'
