@@ -5,23 +5,19 @@
 # %% ../nbs/05_core.ipynb #b38e4026
 from __future__ import annotations
 from contextlib import nullcontext
-import copy
-import math
 from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from torch import nn
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
-import torch.nn.functional as F
 from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
 from .loss import SoftTargetLoss
+from .allreduce import average_gradients, check_ddp
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['StepResult', 'GradAug', 'SemiStepResult', 'sigmoid_rampup']
+__all__ = ['StepResult', 'GradAug']
 
 # %% ../nbs/05_core.ipynb #9b0cbfa1
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ class GradAug:
         if transform is not None and not callable(transform):
             raise TypeError(f"GradAug transform must be callable on a batch, got {transform!r}.")
         self.model, self.transform, self.forward = model, transform, forward or _call
-        self.ddp = _check_ddp(model)   # the DDP wrapper when `model` is one: `step` then all-reduces once itself
+        self.ddp = check_ddp(model)   # the DDP wrapper when `model` is one: `step` then all-reduces once itself
         self.soft_loss = SoftTargetLoss() if soft_loss is None else soft_loss
 
     def __repr__(self):
@@ -111,138 +107,8 @@ def step(self:GradAug,
     if net is not self.model: self.sync_gradients()
     return StepResult(soft, loss.detach(), sub_losses)
 
-# %% ../nbs/05_core.ipynb #648bff54
-def _buckets(tensors:list, bucket_bytes:int)->list:
-    "`tensors` grouped by device and dtype, in order, into lists of at most `bucket_bytes` (a larger tensor alone)."
-    groups = {}
-    for t in tensors: groups.setdefault((t.device, t.dtype), []).append(t)
-    buckets = []
-    for same_kind in groups.values():
-        bucket, size = [], 0
-        for t in same_kind:
-            nbytes = t.numel() * t.element_size()
-            if bucket and size + nbytes > bucket_bytes:
-                buckets.append(bucket)
-                bucket, size = [], 0
-            bucket.append(t)
-            size += nbytes
-        buckets.append(bucket)
-    return buckets
-
-def _allreduce_mean(tensors:list, # tensors to average across ranks, in place (same shapes and order on every rank)
-                   process_group:dist.ProcessGroup=None, # the group to average over (None: the default group)
-                   bucket_bytes:int=25*1024**2 # flatten into buckets of at most this many bytes (DDP's default)
-                  )->int: # the number of all-reduce calls made
-    "Average `tensors` across the ranks of `process_group` in place, one all-reduce per flattened bucket."
-    world = dist.get_world_size(process_group)
-    buckets = _buckets([t for t in tensors if t is not None], bucket_bytes)
-    for bucket in buckets:
-        flat = torch.cat([t.detach().reshape(-1) for t in bucket])
-        dist.all_reduce(flat, group=process_group)   # SUM: gloo has no AVG
-        flat.div_(world)
-        for t, chunk in zip(bucket, flat.split([t.numel() for t in bucket])): t.detach().copy_(chunk.view_as(t))
-    return len(buckets)
-
 # %% ../nbs/05_core.ipynb #ec3a3bd8
-def _check_ddp(model:nn.Module)->DistributedDataParallel:
-    "`model` if it is a DDP wrapper GradAug can train (None if it is no DDP wrapper); refuses `static_graph=True`."
-    if not isinstance(model, DistributedDataParallel): return None
-    if model.static_graph: raise ValueError(
-        "GradAug cannot train a DistributedDataParallel model built with static_graph=True: PyTorch's reducer then "
-        "expects every parameter's autograd hook in every backward and fails with 'expect_autograd_hooks_ INTERNAL "
-        "ASSERT FAILED' when a backward runs outside DDP's forward (an open PyTorch bug). Wrap the model with "
-        "DistributedDataParallel(model) without static_graph; GradAug all-reduces the gradients once per step itself.")
-    return model
-
 @patch
 def sync_gradients(self:GradAug)->int:
-    "Average the gradients (and float buffers, if DDP broadcasts buffers) of the DDP model across ranks; all-reduces."
-    module = self.ddp.module
-    tensors = [p.grad for p in module.parameters() if p.requires_grad]
-    if self.ddp.broadcast_buffers: tensors += [b for b in module.buffers() if b.is_floating_point()]
-    return _allreduce_mean(tensors, self.ddp.process_group, self.ddp.bucket_bytes_cap)
-
-# %% ../nbs/05_core.ipynb #2f926953
-@dataclass(frozen=True)
-class SemiStepResult(StepResult):
-    "What one `GradAug.semi_step` returns (all detached); unpacks like a tuple."
-    unlabelled_losses: list   # each sub-network's loss on the unlabelled images (included in its `sub_losses` entry)
-    confident: int            # unlabelled images used (all of them unless `threshold` dropped some)
-
-# %% ../nbs/05_core.ipynb #dd6ad57d
-def _check_unlabelled(x:torch.Tensor, u:torch.Tensor, temperature:float, threshold:float, weight:float=1.0):
-    "Refuse an unlabelled batch or option that `semi_step` cannot use, naming the value and the fix."
-    if not isinstance(u, torch.Tensor):
-        raise TypeError(f"semi_step: the unlabelled batch must be an image tensor like x, got {type(u).__name__}; "
-                        f"pass only the images of an unlabelled loader's (images, labels) batches.")
-    if u.shape[1:] != x.shape[1:]:
-        raise ValueError(f"semi_step: unlabelled images of shape {tuple(u.shape[1:])} differ from the labelled "
-                         f"images' {tuple(x.shape[1:])}; load both with the same transforms (size, channels).")
-    if u.device != x.device or u.dtype != x.dtype:
-        raise ValueError(f"semi_step: unlabelled batch on {u.device} as {u.dtype}, labelled batch on {x.device} as "
-                         f"{x.dtype}; move both to the model's device and dtype.")
-    if not temperature > 0: raise ValueError(f"semi_step: temperature={temperature!r} must be > 0 (1 keeps the "
-                                             f"full network's confidence, < 1 sharpens).")
-    if not 0 <= threshold < 1: raise ValueError(f"semi_step: threshold={threshold!r} must be in [0, 1) "
-                                                f"(0 keeps every unlabelled image).")
-    if not weight >= 0: raise ValueError(f"semi_step: weight={weight!r} must be >= 0 (1: the unlabelled loss counts "
-                                         f"as much as the labelled one, 0: plain `step`).")
-
-class _Joint:
-    "Sub-network input and loss of GradAug-semi: T([x; u]), and the soft loss on each part against its own targets."
-    def __init__(self, transform, soft_loss, u:torch.Tensor, targets:torch.Tensor, weight:float):
-        self.transform, self.soft_loss, self.u, self.targets, self.weight = transform, soft_loss, u, targets, weight
-        self.unlabelled_losses = []
-    def input(self, x):
-        xu = torch.cat([x, self.u])
-        return xu if self.transform is None else self.transform(xu)
-    def loss(self, logits, soft):
-        n = len(soft)
-        unlabelled = self.soft_loss(logits[n:], self.targets) * self.weight
-        self.unlabelled_losses.append(unlabelled.detach())
-        return self.soft_loss(logits[:n], soft) + unlabelled
-
-# %% ../nbs/05_core.ipynb #69729da4
-@patch
-def _pseudo_targets(self:GradAug, u:torch.Tensor, temperature:float, update_bn:bool, amp_dtype:torch.dtype=None):
-    "The full network's detached logits on `u` over `temperature`; BN running statistics kept unless `update_bn`."
-    amp = torch.autocast(u.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-    net = self.model if self.ddp is None else self.ddp.module   # no DDP forward: it would broadcast buffers
-    with torch.no_grad(), amp, (nullcontext() if update_bn else bn_batch_stats(self.model)):
-        return net(u).detach() / temperature
-
-@patch
-def semi_step(self:GradAug,
-              x:torch.Tensor, # labelled input batch, on the model's device
-              y, # targets for `criterion`
-              u:torch.Tensor, # unlabelled images (N_u, C, H, W) like x's; None or empty: exactly `step`
-              criterion, # full-network loss on the labelled batch, `criterion(output, y)`
-              temperature:float=1.0, # soft targets are softmax(full-network logits / temperature); < 1 sharpens
-              threshold:float=0.0, # use only unlabelled images whose top target probability is >= this (0: all)
-              update_bn:bool=False, # the full network's pass over `u` also updates the BN running statistics
-              weight:float=1.0, # scale of the unlabelled loss, >= 0 (e.g. a sigmoid_rampup value); 0: exactly step
-              **step_kwargs # passed to `step`: widths, scaler, no_sync, loss_scale, amp_dtype
-             )->SemiStepResult:
-    "GradAug-semi: a `step` whose sub-networks also learn the full network's soft targets on unlabelled images."
-    if u is not None and len(u) > 0: _check_unlabelled(x, u, temperature, threshold, weight)
-    if u is None or len(u) == 0 or weight == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
-    targets = self._pseudo_targets(u, temperature, update_bn, step_kwargs.get('amp_dtype'))
-    keep = F.softmax(targets.float(), dim=1).amax(1) >= threshold if threshold > 0 else None
-    if keep is not None: u, targets = u[keep], targets[keep]
-    if len(u) == 0: return SemiStepResult(*self.step(x, y, criterion, **step_kwargs), [], 0)
-    kept = len(u) / (len(keep) if keep is not None else len(u))
-    joint = _Joint(self.transform, self.soft_loss, u, targets, weight * kept)
-    semi = copy.copy(self)   # the same model and sampler; only what the sub-networks see and learn from differs
-    semi.transform, semi.soft_loss = joint.input, joint.loss
-    res = semi.step(x, y, criterion, **step_kwargs)
-    return SemiStepResult(*res, joint.unlabelled_losses, len(u))
-
-# %% ../nbs/05_core.ipynb #e7b2fabb
-def sigmoid_rampup(step:int, # steps taken so far, >= 0
-                   length:float, # steps the ramp-up lasts; 0: no ramp-up
-                  )->float:
-    "Unlabelled-loss weight exp(-5 (1 - t)^2), t = min(step / length, 1): 0 -> 1 over `length` steps."
-    if length <= 0: return 1.0
-    t = min(max(step, 0) / length, 1.0)
-    return math.exp(-5.0 * (1.0 - t) ** 2)
-
+    "Average the DDP model's gradients (and float buffers) across the ranks: `gradaug.allreduce.average_gradients`."
+    return average_gradients(self.ddp)

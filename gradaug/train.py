@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 from fastcore.basics import patch
-from .core import GradAug, sigmoid_rampup
+from .core import GradAug
+from .semi import sigmoid_rampup   # importing gradaug.semi also gives GradAug its semi_step
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
 from .data import get_loaders, get_unlabelled_loader
