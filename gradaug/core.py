@@ -14,7 +14,7 @@ from torch import nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 import torch.nn.functional as F
-from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
+from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, check_width as _check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
 from .loss import SoftTargetLoss
