@@ -38,7 +38,7 @@ from gradaug.slim import graph_slicing, slim, extract
 from gradaug.bn import bn_batch_stats
 import torch.nn.functional as F
 
-import gradaug.slim as _gs
+import gradaug.slimmable as _gs
 _ORIG_SLICED = _gs.sliced
 CONFIGS = {  # the paper's recipes: CIFAR (alpha 0.8, 32/28/24) and ImageNet ratios (alpha 0.9, 224/192/160/128 -> 128/112/96/80)
     'wrn16_4':  dict(build=lambda: create_model('wrn16_4', num_classes=100), classes=100, batch=32, size=32, alpha=0.8, sizes=[32, 28, 24]),
@@ -54,9 +54,9 @@ class RecordingScale(RandomScale):
     def __call__(self, x):
         out = super().__call__(x); self.seen.append(out.shape[-1]); return out
 
-# ---------------------------------------------------------------- candidate changes to gradaug.slim.sliced, tested by monkeypatching
+# ---------------------------------------------------------------- candidate changes to gradaug.slimmable.sliced, tested by monkeypatching
 def make_sliced(postacc=False, gradview=False, nocopy=False):
-    "A replacement for `gradaug.slim.sliced` (same contract: `p[idx]` whose gradient is added into `p.grad[idx]`)."
+    "A replacement for `gradaug.slimmable.sliced` (same contract: `p[idx]` whose gradient is added into `p.grad[idx]`)."
     def sliced(p, idx, through_graph=False):
         sub = p[idx]
         if sub.shape == p.shape: return p
@@ -81,16 +81,16 @@ def make_sliced(postacc=False, gradview=False, nocopy=False):
 
 @contextmanager
 def patched(spec:str):
-    "Context manager: `gradaug.slim.sliced` replaced per `spec` (see `apply_patch`) for the block."
-    import gradaug.slim as gs
+    "Context manager: `gradaug.slimmable.sliced` replaced per `spec` (see `apply_patch`) for the block."
+    import gradaug.slimmable as gs
     orig = gs.sliced
     apply_patch(spec)
     try: yield
     finally: gs.sliced = orig
 
 def apply_patch(spec:str):
-    "`spec`: 'none' or a comma list of postacc, gradview, nocopy; patches `gradaug.slim.sliced` in this process."
-    import gradaug.slim as gs
+    "`spec`: 'none' or a comma list of postacc, gradview, nocopy; patches `gradaug.slimmable.sliced` in this process."
+    import gradaug.slimmable as gs
     if spec in (None, '', 'none'): return
     opts = set(spec.split(','))
     bad = opts - {'postacc', 'gradview', 'nocopy'}

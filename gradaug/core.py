@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from torch import nn
-from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, _check_width
+from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, check_width as _check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
 from .loss import SoftTargetLoss

@@ -4,234 +4,25 @@
 
 # %% ../nbs/00_slim.ipynb #079a6d5e
 from __future__ import annotations
-import copy, math, warnings
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from itertools import islice
+import copy, math
 from typing import Callable, Iterable, Optional, Union
 import torch
 from torch import nn
-import torch.nn.functional as F
 from torchvision.ops.misc import FrozenBatchNorm2d
+from .slimmable import ChannelMismatchError, SlimMixin, SlimConv2d, SlimBatchNorm2d, SlimLinear
+from .slimmable import SlimFrozenBatchNorm2d, active_channels, active_in_channels, active_out_channels
+from .slimmable import check_width, eval_mode, full_channels, graph_slicing, quiet_grad_layout
+from .slimmable import set_width, sliced, slim_layers, width
+from .depgraph import default_example, dry_run, output_shapes
+from .bn import BNStats, calibrated, put_bn_stats, recalibrate_bn
 
 # %% auto #0
-__all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
-           'SlimFrozenBatchNorm2d', 'SlimLinear', 'slim_layers', 'set_width', 'width', 'graph_slicing',
-           'active_out_channels', 'eval_mode', 'slim', 'extract', 'BNStats', 'recalibrate_bn', 'calibrated']
+__all__ = ['slim', 'extract']
 
-# %% ../nbs/00_slim.ipynb #628fe87c
-def active_channels(c:int, # channels at full width
-                    w:float, # width in (0, 1]
-                    divisor:int=1 # keep a multiple of this many channels
-                   )->int: # leading channels kept at width `w`
-    "Channels of `c` kept at width `w`: `round_half_up(c*w/divisor)*divisor`, at least `divisor`, at most `c`."
-    if w >= 1: return c
-    return min(c, max(divisor, int(c*w/divisor + 0.5)*divisor))
-
-# %% ../nbs/00_slim.ipynb #8cfbb91b
-def sliced(p:torch.Tensor, # a parameter (or buffer)
-           idx:tuple, # slices of its leading dims
-           through_graph:bool=False # `p[idx]` inside autograd instead of a leaf accumulating into `p.grad[idx]`
-          )->torch.Tensor:
-    "`p[idx]` whose gradient, if any, is added in place into `p.grad[idx]`."
-    sub = p[idx]
-    if sub.shape == p.shape: return p
-    if through_graph or not (p.requires_grad and torch.is_grad_enabled()): return sub
-    if p.grad is None: p.grad = torch.zeros_like(p)
-    leaf = sub.detach().requires_grad_()   # a view of p: no copy kept for backward
-    leaf.grad = p.grad[idx]   # a view: accumulation into the leaf writes into p.grad
-    return leaf
-
-# %% ../nbs/00_slim.ipynb #23e62d91
-_GRAD_LAYOUT_MESSAGE = 'grad and param do not obey the gradient layout contract'
-
-@contextmanager
-def quiet_grad_layout():
-    "Context manager: silence PyTorch's gradient-layout warning (raised in `backward()` through sliced weights) only."
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message=_GRAD_LAYOUT_MESSAGE, category=UserWarning)
-        yield
-
-# %% ../nbs/00_slim.ipynb #9ff7231c
-class ChannelMismatchError(RuntimeError):
-    "A slim layer received a number of input channels other than the leading ones it expects at its width."
-    def __init__(self,
-                 layer:str, # the layer's name in its model
-                 got:int, # input channels it received
-                 expected:int, # input channels it expects at width
-                 full:int, # its input channels at full width
-                 width:float, # the width it ran at
-                 kind:str='layer' # its class name
-                ):
-        super().__init__(layer, got, expected, full, width, kind)   # kept in `args`, so that it pickles
-        self.layer, self.got, self.expected, self.full, self.width, self.kind = layer, got, expected, full, width, kind
-
-    def __str__(self):
-        return (f"{self.kind} '{self.layer}' got {self.got} input channels at width {self.width:g} but expects "
-                f"{self.expected} (of {self.full}): its input is not the leading channels of one slimmed layer. "
-                f"Channel concatenation (DenseNet), a Flatten over spatial positions before a Linear, "
-                f"or a reshape of channels cannot be slimmed.")
-
-# %% ../nbs/00_slim.ipynb #6bef5aa2
-class SlimMixin:
-    "State shared by width-switchable layers; set by `slim`."
-    width:float = 1.0
-    slim_in:bool = True       # does the input shrink with the width?
-    slim_out:bool = True      # does the output shrink with the width?
-    through_graph:bool = False
-    slim_name:str = ''
-    multiple_of:dict = {}
-
-    def active(self, c:int)->int:
-        "Active channels out of `c` at the current width."
-        return active_channels(c, self.width, self.multiple_of.get(c, 1))
-
-    def _check_in(self, got:int, full:int):
-        "Raise a `ChannelMismatchError` unless `got` is the input count this layer expects at its width."
-        if self.slim_in is None: return   # slim is still learning which inputs shrink
-        expected = self.active(full) if self.slim_in else full
-        if got != expected:
-            raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
-
-# %% ../nbs/00_slim.ipynb #7757dfdb
-class SlimConv2d(SlimMixin, nn.Conv2d):
-    "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading channels at `width`."
-    def forward(self, x):
-        cin, g = x.shape[1], self.groups
-        if self.width >= 1 and cin == self.in_channels: return super().forward(x)
-        self._check_in(cin, self.in_channels)
-        if g == 1:
-            groups = 1
-            o = self.active(self.out_channels) if self.slim_out else self.out_channels
-        else:  # whole groups: a grouped conv keeps its first `groups` groups
-            ipg, opg = self.in_channels//g, self.out_channels//g
-            if cin % ipg:
-                raise RuntimeError(f"SlimConv2d '{self.slim_name}': {cin} input channels is not a whole number of "
-                                   f"groups of {ipg}; slim() rounds the counts of grouped layers to whole groups.")
-            groups = cin//ipg
-            o = groups*opg
-        w = sliced(self.weight, (slice(o), slice(cin//groups)), self.through_graph)
-        b = None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph)
-        if self.padding_mode != 'zeros':
-            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(x, w, b, self.stride, 0, self.dilation, groups)
-        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
-
-# %% ../nbs/00_slim.ipynb #50a32ed8
-class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
-    "`nn.BatchNorm2d` that normalises the leading channels it receives, with the matching slice of its state."
-    def forward(self, x):
-        c = x.shape[1]
-        if c == self.num_features: return super().forward(x)
-        self._check_in(c, self.num_features)
-        # the same logic as nn.BatchNorm2d.forward, on the first `c` channels
-        eaf = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            eaf = 1.0/float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        bn_training = self.training or (self.running_mean is None and self.running_var is None)
-        use_buf = self.running_mean is not None and (not self.training or self.track_running_stats)
-        idx = (slice(c),)
-        running_mean = self.running_mean[:c] if use_buf else None
-        running_var = self.running_var[:c] if use_buf else None
-        weight = None if self.weight is None else sliced(self.weight, idx, self.through_graph)
-        bias = None if self.bias is None else sliced(self.bias, idx, self.through_graph)
-        return F.batch_norm(x, running_mean, running_var, weight, bias, bn_training, eaf, self.eps)
-
-# %% ../nbs/00_slim.ipynb #5ce624cb
-class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
-    "torchvision's `FrozenBatchNorm2d` (fixed statistics and affine buffers) on the leading channels it receives."
-    @property
-    def num_features(self)->int: return self.weight.shape[0]
-
-    def forward(self, x):
-        c = x.shape[1]
-        if c == self.num_features: return super().forward(x)
-        self._check_in(c, self.num_features)
-        buffers = (self.weight, self.bias, self.running_mean, self.running_var)
-        w, b, mean, var = (t[:c].reshape(1, -1, 1, 1) for t in buffers)
-        scale = w*(var + self.eps).rsqrt()
-        return x*scale + (b - mean*scale)
-
-# %% ../nbs/00_slim.ipynb #0ca31638
-class SlimLinear(SlimMixin, nn.Linear):
-    "`nn.Linear` that uses its leading input features and, unless it is the classifier, its leading outputs."
-    def forward(self, x):
-        cin = x.shape[-1]
-        o = self.active(self.out_features) if self.slim_out else self.out_features
-        if cin == self.in_features and o == self.out_features: return super().forward(x)
-        self._check_in(cin, self.in_features)
-        w = sliced(self.weight, (slice(o), slice(cin)), self.through_graph)
-        return F.linear(x, w, None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph))
-
-# %% ../nbs/00_slim.ipynb #0392fcb1
+# %% ../nbs/00_slim.ipynb #bbd38c62
 _SLIM = {nn.Conv2d: SlimConv2d, nn.BatchNorm2d: SlimBatchNorm2d, nn.Linear: SlimLinear,
          FrozenBatchNorm2d: SlimFrozenBatchNorm2d}
 _NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d)   # layers that output as many channels as they receive
-
-def slim_layers(model:nn.Module)->list:
-    "The width-switchable layers of `model`, in registration order."
-    return [m for m in model.modules() if isinstance(m, SlimMixin)]
-
-def _check_width(w):
-    if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 1:
-        raise ValueError(f"width must be a number in (0, 1], got {w!r}: "
-                         f"1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
-    return float(w)
-
-def set_width(model:nn.Module, # a model converted by slim
-              w:float # width in (0, 1]
-             )->nn.Module:
-    "Make every slim layer of `model` use its leading `w` fraction of channels."
-    w, layers = _check_width(w), slim_layers(model)
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no slimmable layers: call `gradaug.slim(model)` first.")
-    for m in layers: m.width = w
-    return model
-
-@contextmanager
-def width(model:nn.Module, # a model converted by slim
-          w:float # width in (0, 1] for the block
-         ):
-    "Context manager: run `model` at width `w`, then restore each layer's previous width."
-    prev = [(m, m.width) for m in slim_layers(model)]
-    set_width(model, w)
-    try: yield model
-    finally:
-        for m, pw in prev: m.width = pw
-
-@contextmanager
-def graph_slicing(model:nn.Module):
-    "Context manager: slice parameters inside autograd, so gradients reach each parameter's `AccumulateGrad` (DDP)."
-    layers = slim_layers(model)
-    for m in layers: m.through_graph = True
-    try: yield model
-    finally:
-        for m in layers: m.through_graph = False
-
-# %% ../nbs/00_slim.ipynb #bb0f5624
-def _full(m:nn.Module)->int:
-    "Input channels (or features) of conv, BN or linear layer `m` at full width."
-    if isinstance(m, nn.Linear): return m.in_features
-    return m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
-
-def _active_in(m:SlimMixin)->int:
-    "Input channels slim layer `m` receives at its current width."
-    return m.active(_full(m)) if m.slim_in else _full(m)
-
-def active_out_channels(layer:nn.Module # an `nn.Conv2d` or `nn.Linear`, slimmed or not
-                       )->int: # output channels (or features) it produces at its current width
-    "Output channels `layer` produces at its current width: all of them unless `slim` made its outputs shrink."
-    if not isinstance(layer, (nn.Conv2d, nn.Linear)):
-        raise TypeError(f"active_out_channels(): expected an nn.Conv2d or nn.Linear, got {type(layer).__name__}; "
-                        f"a normalisation or activation layer outputs as many channels as it receives.")
-    full = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
-    if not isinstance(layer, SlimMixin): return full
-    if isinstance(layer, nn.Conv2d) and layer.groups > 1:
-        in_per_group = layer.in_channels//layer.groups
-        out_per_group = full//layer.groups
-        return _active_in(layer)//in_per_group*out_per_group
-    return layer.active(full) if layer.slim_out else full
 
 # %% ../nbs/00_slim.ipynb #1e8210bc
 def _refuse_unknown(model:nn.Module, convertible:dict):
@@ -287,41 +78,10 @@ def _convert(model:nn.Module)->list:
         m.slim_name, m.width, m.slim_in, m.slim_out = name, 1.0, True, True
     return slim_layers(model)
 
-# %% ../nbs/00_slim.ipynb #094295ce
-@contextmanager
-def eval_mode(model:nn.Module):
-    "Every module of `model` in eval mode inside the block; afterwards each module back in the mode it had."
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        yield model
-    finally:
-        for m, mode in modes.items(): m.training = mode
-
-# %% ../nbs/00_slim.ipynb #584b7fc4
-def _default_example(layers:list)->torch.Tensor:
-    "Zeros shaped for the first layer, on its device and in its dtype."
-    first = layers[0]
-    t = next(iter(first.state_dict().values()), torch.zeros(()))
-    kw = dict(device=t.device, dtype=t.dtype if t.is_floating_point() else None)
-    if isinstance(first, nn.Linear): return torch.zeros(1, first.in_features, **kw)
-    return torch.zeros(1, _full(first), 64, 64, **kw)
-
-def _dry_run(model:nn.Module, x:torch.Tensor, w:float)->tuple:
-    "Forward `x` at width `w` (eval mode, no grad): the output, and the slim layers called with their input counts."
-    calls = []
-    def record(m, args): calls.append((m, args[0].shape[-1 if isinstance(m, nn.Linear) else 1]))
-    hooks = [m.register_forward_pre_hook(record) for m in slim_layers(model)]
-    try:
-        with eval_mode(model), torch.no_grad(), width(model, w): out = model(x)
-    finally:
-        for h in hooks: h.remove()
-    return out, calls
-
 # %% ../nbs/00_slim.ipynb #22a915e1
 def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
     "Dry forward at width 1: the model's output, and its classifier (the last conv or linear layer called)."
-    try: out, calls = _dry_run(model, x, 1.0)
+    try: out, calls = dry_run(model, x, 1.0)
     except Exception as e:
         raise ValueError(f"slim(): a forward with an input of shape {tuple(x.shape)} failed ({e}). "
                          f"Pass `example=` a batch the model accepts.") from e
@@ -334,29 +94,23 @@ def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
 # %% ../nbs/00_slim.ipynb #92270147
 _CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
 
-def _shapes(out)->list:
-    "Shapes of the tensors in a model's output: a tensor, or a dict, list or tuple of them (nested), in order."
-    if isinstance(out, torch.Tensor): return [tuple(out.shape)]
-    if isinstance(out, dict): out = list(out.values())
-    if isinstance(out, (list, tuple)): return [shape for o in out for shape in _shapes(o)]
-    return []
-
 def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out, kept:list):
     "Dry forwards at the check widths: set each layer's `slim_in` to whether its input ever shrinks."
     layers = slim_layers(model)
     for m in layers: m.slim_in = None
     received = {m: [] for m in layers}
     for w in _CHECK_WIDTHS:
-        try: out, calls = _dry_run(model, x, w)
+        try: out, calls = dry_run(model, x, w)
         except RuntimeError as e:
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
-        if _shapes(out) != _shapes(full_out):
+        if output_shapes(out) != output_shapes(full_out):
             names = ', '.join(f"'{m.slim_name}'" for m in kept[:3]) + (', ...' if len(kept) > 3 else '')
-            raise ValueError(f"slim(): a sub-network's output has shapes {_shapes(out)}, not {_shapes(full_out)}: "
+            got, want = output_shapes(out), output_shapes(full_out)
+            raise ValueError(f"slim(): a sub-network's output has shapes {got}, not {want}: "
                              f"the outputs of {type(model).__name__} must come straight from layers whose outputs "
                              f"do not shrink ({names}); name the layers computing them with `keep_full=`.")
         for m, c in calls: received[m].append(c)
-    for m in layers: m.slim_in = any(c < _full(m) for c in received[m])
+    for m in layers: m.slim_in = any(c < full_channels(m) for c in received[m])
 
 # %% ../nbs/00_slim.ipynb #49135110
 def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
@@ -373,7 +127,7 @@ def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
 def _verify_inputs(model:nn.Module, x:torch.Tensor):
     "Dry forwards at the check widths: every layer must receive the input count it expects, or `model` is refused."
     for w in _CHECK_WIDTHS:
-        try: _dry_run(model, x, w)
+        try: dry_run(model, x, w)
         except ChannelMismatchError as e: raise ValueError(_structural_refusal(model, e)) from None
         except RuntimeError as e:
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
@@ -411,7 +165,7 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, Frozen
         layers = _convert(model)
         multiple_of = _multiples(layers, divisor)
         for m in layers: m.multiple_of = multiple_of
-        x = _default_example(layers) if example is None else example
+        x = default_example(layers) if example is None else example
         full_out, classifier = _find_classifier(model, x)
         kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
         for m in kept: m.slim_out = False
@@ -425,7 +179,7 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, Frozen
 # %% ../nbs/00_slim.ipynb #d845179d
 def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
-    cin = _active_in(m)
+    cin = active_in_channels(m)
     ref = next(iter(m.state_dict().values()), torch.zeros(()))
     if isinstance(m, FrozenBatchNorm2d):
         new = FrozenBatchNorm2d(cin, m.eps)
@@ -454,117 +208,15 @@ def extract(model:nn.Module, # a model converted by slim
             batches:int=100 # with `calibrate`: how many of its batches to average over
            )->nn.Module: # a plain copy with only the active channels
     "A standalone plain-PyTorch copy of `model`'s sub-network at width `w`, with the unused channels removed."
-    _check_width(w)
+    check_width(w)
     if not slim_layers(model):
         raise ValueError(f"extract(): {type(model).__name__} has no slimmable layers: "
                          f"call `gradaug.slim(model)` first.")
     stats = None if calibrate is None else recalibrate_bn(model, calibrate, w, batches)
     new = copy.deepcopy(model)
     set_width(new, w)
-    if stats is not None: _put_stats(new, stats)
+    if stats is not None: put_bn_stats(new, stats)
     for name, m in list(new.named_modules()):
         for cname, c in list(m.named_children()):
             if isinstance(c, SlimMixin): setattr(m, cname, _plain(c))
     return new
-
-# %% ../nbs/00_slim.ipynb #de6904ca
-@dataclass
-class BNStats:
-    "Running statistics of one sub-network's BN layers, measured by `recalibrate_bn`; apply with `calibrated`."
-    width:float # the width of the sub-network they belong to
-    stats:dict # BN layer name -> (running_mean, running_var) of the channels it uses at `width`
-    batches:int # how many training batches they average
-
-    def __repr__(self): return f"BNStats(width={self.width:g}, layers={len(self.stats)}, batches={self.batches})"
-
-def _running_bns(model:nn.Module)->list:
-    "(name, module) of every BN layer of `model` that keeps running statistics."
-    return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
-
-def _put_stats(model:nn.Module, stats:BNStats)->list:
-    "Copy `stats` into the leading channels of `model`'s BN buffers; (module, mean, var) of what was there before."
-    modules = dict(model.named_modules())
-    unknown = [name for name in stats.stats if name not in modules]
-    if unknown:
-        raise ValueError(f"these BNStats do not belong to {type(model).__name__}: it has no layer "
-                         f"{', '.join(map(repr, unknown[:3]))}; recalibrate this model with recalibrate_bn.")
-    before = []
-    with torch.no_grad():
-        for name, (mean, var) in stats.stats.items():
-            m, c = modules[name], len(mean)
-            before.append((m, m.running_mean[:c].clone(), m.running_var[:c].clone()))
-            m.running_mean[:c].copy_(mean)
-            m.running_var[:c].copy_(var)
-    return before
-
-# %% ../nbs/00_slim.ipynb #07ca8d56
-def _inputs(batch):
-    "The model input of a batch: its first element if it is a (list or tuple) pair, else the batch itself."
-    return batch[0] if isinstance(batch, (list, tuple)) else batch
-
-def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
-    "Forward up to `batches` batches with BN layers in train mode and cumulative averages: (stats, batches seen)."
-    device = next(iter(model.state_dict().values())).device
-    received = {}
-    def record(name):
-        def hook(module, args): received[name] = args[0].shape[1]
-        return hook
-    hooks = [m.register_forward_pre_hook(record(name)) for name, m in bns]
-    try:
-        model.eval()
-        for _, m in bns:
-            m.reset_running_stats()
-            m.momentum = None   # cumulative average: every batch weighs the same
-            m.train()
-        seen = 0
-        for batch in islice(loader, batches):
-            model(_inputs(batch).to(device))
-            seen += 1
-    finally:
-        for h in hooks: h.remove()
-    stats = {name: (m.running_mean[:received[name]].clone(), m.running_var[:received[name]].clone())
-             for name, m in bns if name in received}
-    return stats, seen
-
-@torch.no_grad()
-def recalibrate_bn(model:nn.Module, # a model converted by slim (or any model, at width 1)
-                   loader:Iterable, # training batches: a DataLoader or any iterable of inputs or (input, target) pairs
-                   w:float, # width of the sub-network to recalibrate
-                   batches:int=100 # how many batches of `loader` to average over, >= 1
-                  )->BNStats: # the sub-network's BN statistics; the model is left exactly as it was
-    "Running BN statistics of `model`'s sub-network at width `w`, measured on `loader`, without changing `model`."
-    _check_width(w)
-    if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
-        raise ValueError(f"recalibrate_bn(): batches must be an int >= 1, got {batches!r}.")
-    bns = _running_bns(model)
-    if not bns: raise ValueError(f"recalibrate_bn(): {type(model).__name__} has no BN layer with running statistics.")
-    if w < 1 and not slim_layers(model):
-        raise ValueError(f"recalibrate_bn(): width {w:g} needs a slimmed model; call `gradaug.slim(model)` first.")
-    saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
-             for _, m in bns]
-    modes = {m: m.training for m in model.modules()}
-    try:
-        with width(model, w) if slim_layers(model) else nullcontext():
-            stats, seen = _measure_bn(model, loader, batches, bns)
-    finally:
-        for m, mean, var, tracked, momentum in saved:
-            m.running_mean.copy_(mean); m.running_var.copy_(var); m.num_batches_tracked.copy_(tracked)
-            m.momentum = momentum
-        for m, mode in modes.items(): m.training = mode
-    if not seen: raise ValueError("recalibrate_bn(): the loader gave no batches; pass training batches.")
-    return BNStats(float(w), stats, seen)
-
-@contextmanager
-def calibrated(model:nn.Module, # a model converted by slim
-               stats:BNStats # what recalibrate_bn returned for this model
-              ):
-    "Context manager: `model` at `stats.width` with `stats` in its BN layers; afterwards its own statistics and width."
-    before = _put_stats(model, stats)
-    try:
-        with width(model, stats.width) if slim_layers(model) else nullcontext(): yield model
-    finally:
-        with torch.no_grad():
-            for m, mean, var in before:
-                m.running_mean[:len(mean)].copy_(mean)
-                m.running_var[:len(var)].copy_(var)
