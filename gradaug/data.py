@@ -348,7 +348,8 @@ def get_test_loader(name:str, # one of `DATASETS`
                     download:bool=False, # see get_datasets
                    )->DataLoader:
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
-    return make_loader(dataset_split(name, Path(root), download, False), batch_size, workers, pin_memory, 0, shuffle=False)
+    test_set = dataset_split(name, Path(root), download, False)
+    return make_loader(test_set, batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
 @dataclass(frozen=True)
