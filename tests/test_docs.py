@@ -1,6 +1,6 @@
 """The docs: processed as nbdev does for the site, checked (links, show_doc coverage, errors, signatures, sidebar),
 and previewed in a real browser. `tools/docs.py` does the work; these tests run it and show that its checks bite."""
-import functools, http.server, importlib.util, json, os, shutil, subprocess, sys, threading
+import functools, http.server, importlib.util, json, os, posixpath, re, shutil, subprocess, sys, threading
 from pathlib import Path
 
 import pytest
@@ -102,6 +102,94 @@ def test_bad_signatures_are_found():
     def g(a:int=1): pass
     g.__module__ = 'gradaug.fake'
     assert docs.signature_problems('g', 'def g(\n    a:int=1\n):', g) == []
+
+
+def _nb(*cells):
+    "A notebook of `('md', text)` and `('code', source, outputs)` cells."
+    made = []
+    for kind, source, *outputs in cells:
+        made.append({'cell_type': 'markdown', 'source': source} if kind == 'md' else
+                    {'cell_type': 'code', 'source': source, 'outputs': outputs[0] if outputs else []})
+    return {'cells': made}
+
+
+SHOWN = [{'output_type': 'stream', 'name': 'stdout', 'text': '0.52\n'}]
+
+
+def test_cells_that_show_something():
+    shows = ['print(x)', 'res', 'table[0]', 'Markdown(mean_table())', 'cam_grid(x, columns)', 'x = 1\nenv',
+             'fig, ax = plt.subplots()\nax.plot([1, 2]);', '#| echo: false\ndisplay(x)', 'for r in rows: print(r)']
+    silent = ['x = 1', 'test_eq(a, b)', 'assert a', 'x = f()\ntest_close(a, b)', 'dist.destroy_process_group()',
+              'hook.remove()', 'f(x);', 'def f(): return 1', '%time x = 1', '']
+    assert [s for s in shows if not docs.shows_something(s)] == []
+    assert [s for s in silent if docs.shows_something(s)] == []
+
+
+def test_prose_that_quotes_an_output_needs_it_stored():
+    missing = lambda *cells: docs.missing_outputs(_nb(*cells))
+    for before in ('The figure below shows the maps.', 'The run prints both at the start:', 'Its rows:',
+                   'We measured a relative error of 0.078 (cosine 0.997).', 'Top-1 is 96.2% here.'):
+        found = missing(('md', before), ('code', 'print(rows)'), ('md', 'Next.'))
+        assert len(found) == 1 and 'the cell "print(rows)" shows something but stores no output' in found[0], found
+        assert missing(('md', before), ('code', 'print(rows)', SHOWN), ('md', 'Next.')) == []     # stored: fine
+    found = missing(('md', 'Some text.'), ('code', 'x = 1'), ('code', 'Markdown(table)'), ('md', 'So 18.3 ± 8.3%.'))
+    assert len(found) == 1 and 'Markdown(table)' in found[0] and 'the prose after quotes' in found[0], found
+    assert missing(('md', 'Buckets split by size:'), ('code', 'test_eq(len(b), 2)\ngroup.destroy()')) == []
+    assert missing(('md', 'With $\\alpha = 0.8$ and `n=3`.'), ('code', 'res'), ('md', 'Plain text.')) == []
+    assert missing(('md', 'Nothing quoted.'), ('code', 'res'), ('md', 'Nothing quoted either.')) == []
+
+
+def test_visible_cells_calling_private_names_are_found():
+    found = docs.private_calls(_nb(('code', 'test_eq(_device_type("cuda"), "cuda")'), ('code', 'trainer._step(x, y)'),
+                                   ('code', 'super().__init__()\nx._hooks\n_ = f(1)'), ('md', '`_x(1)` in prose'),
+                                   ('code', '%time _slow(1)')))
+    assert found == ['a visible cell calls _device_type: hide it (#| hide) or call public names',
+                     'a visible cell calls _step: hide it (#| hide) or call public names'], found
+
+
+def test_exemptions_are_explicit_and_do_not_go_stale():
+    page = _page('train.html', 'The run prints:', [])
+    page.nb['cells'][-1]['source'] = 'print(_summary(res))'
+    problems = docs.check_page_contents([page], exempt={})
+    assert len(problems) == 2 and all(p.startswith('train.ipynb: ') for p in problems), problems
+    assert docs.check_page_contents([page], exempt={('train.ipynb', 'outputs'): 'a', ('train.ipynb', 'private'): 'b'}) == []
+    stale = docs.check_page_contents([page], exempt={('train.ipynb', 'outputs'): 'a', ('train.ipynb', 'private'): 'b',
+                                                     ('core.ipynb', 'private'): 'fixed since'})
+    assert stale == ["tools/docs.py: EXEMPT('core.ipynb', 'private') is no longer needed (core.ipynb passes the "
+                     "check): delete the entry"], stale
+    notebooks = {p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb')}
+    for (notebook, kind), reason in docs.EXEMPT.items():
+        assert notebook in notebooks and kind in ('outputs', 'private') and reason, (notebook, kind)
+
+
+def test_the_index_must_link_every_page():
+    pages = [_page('index.html', '[Slim](slim.html) and [launch](tutorials/launch.html#one-machine)'),
+             _page('slim.html', ''), _page('tutorials/launch.html', ''), _page('cam.html', '')]
+    assert docs.check_index_links(pages) == ['index.ipynb: no link to cam.html (cam.ipynb): add it to "Where to read '
+                                             'next"']
+
+
+def test_every_notebook_is_linked_from_the_index_and_the_readme():
+    index = json.loads((ROOT/'nbs'/'index.ipynb').read_text())
+    markdown = '\n'.join(''.join(c['source']) for c in index['cells'] if c['cell_type'] == 'markdown')
+    linked = {posixpath.normpath(docs.resolve(t, 'index.html')[1]) for t in docs.links(markdown)}
+    readme = (ROOT/'README.md').read_text()
+    for notebook in (ROOT/'nbs').rglob('*.ipynb'):
+        rel = notebook.relative_to(ROOT/'nbs')
+        if rel.name == 'index.ipynb' or any(part.startswith(('.', '_')) for part in rel.parts): continue
+        html = (rel.parent/re.sub(r'^\d+_', '', rel.stem)).as_posix() + '.html'
+        assert html in linked, f'index.ipynb does not link {html} ({rel}): add it to "Where to read next"'
+        assert f'{docs.site_url()}{html}' in readme, f'README.md lacks {html}: run tools/make_readme.py'
+
+
+def test_readme_and_index_name_every_command_torchrun_and_semi():
+    index = (ROOT/'nbs'/'index.ipynb').read_text()
+    readme = (ROOT/'README.md').read_text()
+    commands = re.findall(r'gradaug-\w+', (ROOT/'settings.ini').read_text().split('console_scripts')[1].splitlines()[0])
+    assert sorted(commands) == ['gradaug-cam', 'gradaug-detect', 'gradaug-eval', 'gradaug-robustness', 'gradaug-train']
+    for text, name in ((index, 'index.ipynb'), (readme, 'README.md')):
+        for needed in commands + ['torchrun', 'GradAug-semi']:
+            assert needed in text, f'{name} does not name {needed}'
 
 
 def test_sidebar_lists_every_page_once_in_course_order():
