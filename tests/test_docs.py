@@ -1,5 +1,5 @@
-"""The docs: processed as nbdev does for the site, checked (links, show_doc coverage, errors, signatures, sidebar),
-and previewed in a real browser. `tools/docs.py` does the work; these tests run it and show that its checks bite."""
+"""The docs: processed as nbdev does for the site, checked (links, show_doc coverage, errors, signatures, sidebar,
+stored outputs the prose quotes, private calls on show, the index's links), and previewed in a real browser. `tools/docs.py` does the work; these tests run it and show that its checks bite."""
 import functools, http.server, importlib.util, json, os, posixpath, re, shutil, subprocess, sys, threading
 from pathlib import Path
 
@@ -137,12 +137,13 @@ def test_prose_that_quotes_an_output_needs_it_stored():
     assert missing(('md', 'Buckets split by size:'), ('code', 'test_eq(len(b), 2)\ngroup.destroy()')) == []
     assert missing(('md', 'With $\\alpha = 0.8$ and `n=3`.'), ('code', 'res'), ('md', 'Plain text.')) == []
     assert missing(('md', 'Nothing quoted.'), ('code', 'res'), ('md', 'Nothing quoted either.')) == []
+    assert missing(('md', 'The table below:'), ('code', '#| output: false\nres')) == []       # hidden on purpose
 
 
 def test_visible_cells_calling_private_names_are_found():
     found = docs.private_calls(_nb(('code', 'test_eq(_device_type("cuda"), "cuda")'), ('code', 'trainer._step(x, y)'),
                                    ('code', 'super().__init__()\nx._hooks\n_ = f(1)'), ('md', '`_x(1)` in prose'),
-                                   ('code', '%time _slow(1)')))
+                                   ('code', '%time _slow(1)'), ('code', '#| echo: false\nshow_doc(_x(1))')))
     assert found == ['a visible cell calls _device_type: hide it (#| hide) or call public names',
                      'a visible cell calls _step: hide it (#| hide) or call public names'], found
 

@@ -5,7 +5,11 @@
 
 `nbdev_proc_nbs` is not used: without Quarto it tries to install it with sudo, and it rewrites sidebar.yml, nbdev.yml
 and _modidx.py. This runs the same per-notebook processing (nbdev's `FilterDefaults`: frontmatter, `show_doc` for
-every export, hidden cells removed) into a temporary folder, and writes nothing in the tree but `--out`."""
+every export, hidden cells removed) into a temporary folder, and writes nothing in the tree but `--out`.
+
+`check` finds broken links and anchors, exports without a `show_doc` entry, error outputs, badly rendered signatures,
+a sidebar that misses a page, cells whose output the prose quotes but which store none, visible cells that call a
+private name, and pages the index does not link (`EXEMPT` lists the pages excused for now, each with its reason)."""
 import argparse, ast, base64, importlib, inspect, json, posixpath, re, shutil, sys, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,6 +375,7 @@ def missing_outputs(nb:dict)->list:
         else: continue
         for cell in cells:
             source = ''.join(cell['source'])
+            if _directives(source).get('output') == 'false': continue       # its output is hidden on purpose
             if not cell.get('outputs') and shows_something(source):
                 first = next((l for l in _code(source).splitlines() if l.strip()), '')
                 found.append(f'the cell "{first[:60]}" shows something but stores no output, and {why}')
@@ -378,10 +383,10 @@ def missing_outputs(nb:dict)->list:
 
 
 def private_calls(nb:dict)->list:
-    "Visible code cells that call a private name (`_x(...)`, `obj._x(...)`): internal tests, to hide (`#| hide`)."
+    "Code cells whose code a page shows and that call a private name (`_x(...)`, `obj._x(...)`): internal tests."
     found = []
     for cell in nb['cells']:
-        if cell['cell_type'] != 'code': continue
+        if cell['cell_type'] != 'code' or _directives(''.join(cell['source'])).get('echo') == 'false': continue
         code = _code(''.join(cell['source']))
         try: calls = [_called(n) for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)]
         except SyntaxError: calls = re.findall(r'(?<![\w])\.?(_\w+)\s*\(', code)
