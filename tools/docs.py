@@ -292,8 +292,6 @@ EXEMPT = {
     ('12_train.ipynb', 'outputs'): 'cells the prose quotes store no output',
     # 19_detect: the settings cell prints the config error the prose describes
     ('19_detect.ipynb', 'outputs'): 'the DetectConfig error message is not stored',
-    # evidence_digits (issue 20's study): the design cell shows DESIGN, which the prose quotes
-    ('tutorials/evidence_digits.ipynb', 'outputs'): 'the design cell stores no output',
     # internal tests shown on API pages: core.html shows `test_eq(_device_type(...))` between StepResult and GradAug
     ('00_slim.ipynb', 'private'): 'tests of _convert, _find_classifier, _learn_inputs, ... are visible',
     ('05_core.ipynb', 'private'): 'tests of _device_type, _buckets, ... are visible',
