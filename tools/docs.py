@@ -281,19 +281,17 @@ def check_site_config(pages:list)->list:
 
 
 
-# --- what the prose quotes is on the page ----------------------------------------------------------------------------
+# --- what a page shows: the outputs its prose quotes, no internal tests, the index's links ----------------------------
 
 # Pages that fail a check below and belong to work in progress elsewhere (issue 21): (notebook, check) -> why. Each
 # entry is for the page's owner to clear: fix the page, then delete the entry (the check fails on a stale one).
 # 'outputs': a cell shows something the prose quotes and stores no output; 'private': a visible cell calls `_x(...)`.
 EXEMPT = {
-    # 12_train: four cells whose numbers the prose quotes store no output: the semi run's log, the bf16 gradient
-    # error, the cuDNN shapes and the width-invariance numbers
+    # 12_train: four cells whose numbers the prose quotes store no output: the GradAug-semi run's data summary, the
+    # bf16 gradient error, the measured relative difference (`run_at`) and the cuDNN shapes
     ('12_train.ipynb', 'outputs'): 'cells the prose quotes store no output',
     # 19_detect: the settings cell prints the config error the prose describes
     ('19_detect.ipynb', 'outputs'): 'the DetectConfig error message is not stored',
-    # evidence_digits (issue 20's study): the design cell shows DESIGN, which the prose quotes
-    ('tutorials/evidence_digits.ipynb', 'outputs'): 'the design cell stores no output',
     # internal tests shown on API pages: core.html shows `test_eq(_device_type(...))` between StepResult and GradAug
     ('00_slim.ipynb', 'private'): 'tests of _convert, _find_classifier, _learn_inputs, ... are visible',
     ('05_core.ipynb', 'private'): 'tests of _device_type, _buckets, ... are visible',
@@ -352,14 +350,11 @@ def _groups(nb:dict)->list:
     return groups
 
 
-def _quoted(text:str):
-    "The first measured-looking number in prose (math and code spans left out), as a match, or None."
-    return MEASURED.search(re.sub(r'\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`', '', text, flags=re.S))
-
-
-def _excerpt(match)->str:
-    text = match.string
-    return ' '.join(text[max(0, match.start() - 25):match.end() + 10].split())
+def _quoted(text:str)->str:
+    "An excerpt of prose around its first measured-looking number (math and code spans left out), or ''."
+    blanked = re.sub(r'\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`', lambda m: ' ' * len(m.group(0)), text, flags=re.S)
+    found = MEASURED.search(blanked)
+    return ' '.join(text[max(0, found.start() - 25):found.end() + 10].split()) if found else ''
 
 
 def missing_outputs(nb:dict)->list:
@@ -370,8 +365,8 @@ def missing_outputs(nb:dict)->list:
     for before, cells, after in _groups(nb):
         forward, quoted_before, quoted_after = FORWARD.search(before.strip()), _quoted(before), _quoted(after)
         if forward: why = f'the prose before says "{forward.group(0).strip()}"'
-        elif quoted_before: why = f'the prose before quotes "{_excerpt(quoted_before)}"'
-        elif quoted_after: why = f'the prose after quotes "{_excerpt(quoted_after)}"'
+        elif quoted_before: why = f'the prose before quotes "{quoted_before}"'
+        elif quoted_after: why = f'the prose after quotes "{quoted_after}"'
         else: continue
         for cell in cells:
             source = ''.join(cell['source'])
@@ -391,7 +386,9 @@ def private_calls(nb:dict)->list:
         try: calls = [_called(n) for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)]
         except SyntaxError: calls = re.findall(r'(?<![\w])\.?(_\w+)\s*\(', code)
         private = sorted({c for c in calls if c.startswith('_') and not c.startswith('__') and c != '_'})
-        if private: found.append(f'a visible cell calls {", ".join(private)}: hide it (#| hide) or call public names')
+        first = next((l for l in code.splitlines() if l.strip()), '')
+        if private: found.append(f'the visible cell "{first[:60]}" calls {", ".join(private)}: hide it (#| hide) or '
+                                 f'call public names')
     return found
 
 
