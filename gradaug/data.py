@@ -234,15 +234,21 @@ class DatasetInfo:
 # %% ../nbs/07_data.ipynb #f11362d7
 _TRAIN_TEST = ('train', 'test')
 DATASETS = {d.name: d for d in (
-    DatasetInfo('digits', 10, 1, 28, (DIGITS_MEAN,), (DIGITS_STD,), _TRAIN_TEST, _digits_set, (28, 24, 20)),
-    DatasetInfo('cifar10', 10, 3, 32, CIFAR_MEAN, CIFAR_STD, _TRAIN_TEST,
-                partial(_torchvision_split, D.CIFAR10, 'cifar-10-batches-py', cifar_transforms), (32, 28, 24)),
-    DatasetInfo('cifar100', 100, 3, 32, CIFAR_MEAN, CIFAR_STD, _TRAIN_TEST,
-                partial(_torchvision_split, D.CIFAR100, 'cifar-100-python', cifar_transforms), (32, 28, 24)),
-    DatasetInfo('stl10', 10, 3, 96, STL10_MEAN, STL10_STD, _TRAIN_TEST + ('unlabelled',),
-                partial(_torchvision_split, D.STL10, 'stl10_binary', stl10_transforms), (96, 84, 72)),
-    DatasetInfo('imagenet', 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, _TRAIN_TEST, _imagenet_split,
-                (224, 192, 160, 128), test_resize=256))}
+    DatasetInfo('digits', num_classes=10, in_chans=1, image_size=28, mean=(DIGITS_MEAN,), std=(DIGITS_STD,),
+                splits=_TRAIN_TEST, load=_digits_set, scale_sizes=(28, 24, 20)),
+    DatasetInfo('cifar10', num_classes=10, in_chans=3, image_size=32, mean=CIFAR_MEAN, std=CIFAR_STD,
+                splits=_TRAIN_TEST,
+                load=partial(_torchvision_split, D.CIFAR10, 'cifar-10-batches-py', cifar_transforms),
+                scale_sizes=(32, 28, 24)),
+    DatasetInfo('cifar100', num_classes=100, in_chans=3, image_size=32, mean=CIFAR_MEAN, std=CIFAR_STD,
+                splits=_TRAIN_TEST,
+                load=partial(_torchvision_split, D.CIFAR100, 'cifar-100-python', cifar_transforms),
+                scale_sizes=(32, 28, 24)),
+    DatasetInfo('stl10', num_classes=10, in_chans=3, image_size=96, mean=STL10_MEAN, std=STL10_STD,
+                splits=_TRAIN_TEST + ('unlabelled',),
+                load=partial(_torchvision_split, D.STL10, 'stl10_binary', stl10_transforms), scale_sizes=(96, 84, 72)),
+    DatasetInfo('imagenet', num_classes=1000, in_chans=3, image_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                splits=_TRAIN_TEST, load=_imagenet_split, scale_sizes=(224, 192, 160, 128), test_resize=256))}
 
 # %% ../nbs/07_data.ipynb #f8e97880
 class UnknownDatasetError(DataError, ValueError):

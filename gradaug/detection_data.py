@@ -373,8 +373,10 @@ def _coco_instances(root:Path, download:bool, split:str, augment:bool, **digit_o
     return _coco_split(Path(root), 'train' if split == 'train' else 'val', split == 'train', download)
 
 DETECTION_DATASETS = {d.name: d for d in (     # torchvision's R-CNNs normalise their inputs with ImageNet's statistics
-    DatasetInfo('digits', 11, 3, 128, IMAGENET_MEAN, IMAGENET_STD, ('train', 'test'), _canvas_split),
-    DatasetInfo('coco', 91, 3, None, IMAGENET_MEAN, IMAGENET_STD, ('train', 'test'), _coco_instances))}
+    DatasetInfo('digits', num_classes=11, in_chans=3, image_size=128, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                splits=('train', 'test'), load=_canvas_split),
+    DatasetInfo('coco', num_classes=91, in_chans=3, image_size=None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                splits=('train', 'test'), load=_coco_instances))}
 
 def get_detection_datasets(name:str='digits', # one of `DETECTION_DATASETS`
                            root:Union[str, Path]='data', # data folder; COCO is looked for in root/coco
