@@ -299,7 +299,6 @@ EXEMPT = {
     ('08_config.ipynb', 'private'): 'tests of _describe, _range, _coerce, ... are visible',
     ('12_train.ipynb', 'private'): 'examples call the private Trainer._step',
     ('13_cli.ipynb', 'private'): 'tests of _take_debug and _eval_command are visible',
-    ('14_robustness.ipynb', 'private'): 'tests of _check_corruption, _pair_batches, _none_is_empty are visible',
     ('16_distributed.ipynb', 'private'): 'a test of _like is visible',
 }
 
