@@ -318,7 +318,7 @@ def train_sampler(n:int, # training set size
                   seed:int=0, # seed of every epoch's order
                   steps_per_epoch:int=0, # batches per epoch; 0: one pass over the data (all processes together)
                   shard:Shard=Shard() # this process's part of the data
-                 )->EpochSampler: # an `EpochSampler` in one process, else this rank's `ShardSampler` of it
+                 )->EpochSampler: # an EpochSampler in one process, else this rank's ShardSampler of it
     "The training order of `shard`: its share of one (seed, epoch) permutation that all the processes draw from."
     world = shard.world
     if world > 1 and steps_per_epoch == 0 and batch_size * world > n: raise DataError(
@@ -337,7 +337,7 @@ def eval_shard(dataset:Dataset, # the whole test set
     "The test samples `shard` evaluates: rank r of W takes samples r, r + W, r + 2W, ... (an `EvalShard`)."
     return dataset if shard.world == 1 else EvalShard(dataset, range(shard.rank, len(dataset), shard.world))
 
-def whole_test_set(loader:DataLoader # a test loader, over an `EvalShard` or not
+def whole_test_set(loader:DataLoader # a test loader, over an EvalShard or not
                   )->Dataset: # the whole test set (what a one-process run evaluates)
     "The test set behind `loader`, also when this rank reads only its `EvalShard` of it."
     return loader.dataset.dataset if isinstance(loader.dataset, EvalShard) else loader.dataset
@@ -395,7 +395,7 @@ def get_loaders(name:str, # one of `DATASETS`
                 test_batch_size:Optional[int]=None, # defaults to `batch_size`
                 augment:bool=True, # see get_datasets
                 steps_per_epoch:int=0, # batches per epoch; 0: one pass over the training set
-                shard:Shard=Shard(), # this process's part of the data (`gradaug.distributed.process_shard()`)
+                shard:Shard=Shard(), # this process's part of the data (see gradaug.distributed.process_shard)
                )->Loaders: # (train_loader, test_loader, num_classes, in_chans)
     "Training and test `DataLoader`s of `shard` for `name`; the training loader's sampler is an `EpochSampler`."
     train, test, num_classes, in_chans = get_datasets(name, root, download, low_labels, seed, augment)

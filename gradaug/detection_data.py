@@ -222,7 +222,7 @@ def detection_loader(dataset:Dataset, # (image, target) pairs, e.g. DigitCanvase
                      workers:int=0, # DataLoader worker processes (0: load in the main process)
                      pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
                      steps_per_epoch:int=0, # batches per epoch when shuffling; 0: one pass over the set
-                     shard:Shard=Shard(), # this process's part of the data (`gradaug.distributed.process_shard()`)
+                     shard:Shard=Shard(), # this process's part of the data (see gradaug.distributed.process_shard)
                     )->DataLoader: # yields (list of (3, H, W) images, list of target dicts)
     "Batches of detection data as lists, in a seeded order that can restart mid-epoch (`loader.sampler.set_epoch`)."
     if batch_size < 1 or steps_per_epoch < 0:
