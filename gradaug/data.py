@@ -7,8 +7,9 @@ __all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD', 'STL10_MEAN',
            'IMAGENET_EIGVAL', 'IMAGENET_EIGVEC', 'DATASETS', 'digits_tensors', 'digits_split', 'DigitsDataset',
            'low_label_indices', 'Lighting', 'cifar_transforms', 'stl10_transforms', 'imagenet_transforms',
            'DatasetInfo', 'UnknownDatasetError', 'dataset_info', 'dataset_split', 'Datasets', 'dataset_targets',
-           'get_datasets', 'EpochSampler', 'make_loader', 'get_test_loader', 'Loaders', 'get_loaders',
-           'get_unlabelled_dataset', 'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
+           'get_datasets', 'EpochSampler', 'Shard', 'ShardSampler', 'train_sampler', 'EvalShard', 'eval_shard',
+           'whole_test_set', 'seeded_loader', 'get_test_loader', 'Loaders', 'get_loaders', 'get_unlabelled_dataset',
+           'get_unlabelled_loader', 'draw_key', 'KeyedSampler', 'KeyedDraws']
 
 # %% ../nbs/07_data.ipynb #19e29f6e
 import random
@@ -330,18 +331,71 @@ class EpochSampler(Sampler):
     def __iter__(self): return iter(self.order(self.epoch)[self.start:].tolist())
     def __len__(self): return self.num_samples - self.start
 
+# %% ../nbs/07_data.ipynb #631d6845
+@dataclass(frozen=True)
+class Shard:
+    "Which part of the data a process reads: rank `rank` of `world` processes (`Shard()`: all of it, one process)."
+    rank: int = 0    # this process's rank, 0..world-1
+    world: int = 1   # processes that share the data
+    def __post_init__(self):
+        if not 0 <= self.rank < self.world:
+            raise DataError(f"Shard(rank={self.rank}, world={self.world}): rank must be in 0..world-1, world >= 1.")
+
+# %% ../nbs/07_data.ipynb #cbb90f9b
+class ShardSampler(EpochSampler):
+    "Rank `rank`'s share of an `EpochSampler`'s (seed, epoch) order: every `world`-th sample from `rank` on."
+    def __init__(self, base:EpochSampler, # the shared order (its `num_samples` counts all ranks' samples)
+                 rank:int, world:int):
+        super().__init__(base.n, base.seed, base.num_samples // world)   # set_epoch, __iter__, __len__: EpochSampler's
+        self.base, self.rank, self.world = base, rank, world
+
+    def order(self, epoch:int)->torch.Tensor:
+        "This rank's sample indices of `epoch`, in order."
+        return self.base.order(epoch)[:self.num_samples * self.world][self.rank::self.world]
+
+# %% ../nbs/07_data.ipynb #fb5d20ea
+def train_sampler(n:int, # training set size
+                  batch_size:int, # batch size of each process
+                  seed:int=0, # seed of every epoch's order
+                  steps_per_epoch:int=0, # batches per epoch; 0: one pass over the data (all processes together)
+                  shard:Shard=Shard() # this process's part of the data
+                 )->EpochSampler: # an EpochSampler in one process, else this rank's ShardSampler of it
+    "The training order of `shard`: its share of one (seed, epoch) permutation that all the processes draw from."
+    world = shard.world
+    if world > 1 and steps_per_epoch == 0 and batch_size * world > n: raise DataError(
+        f"batch_size={batch_size} per process x {world} processes = {batch_size * world} is more than the {n} "
+        f"training samples; lower batch_size (it is per process), or set steps_per_epoch")
+    shared = EpochSampler(n, seed, steps_per_epoch * batch_size * world or None)
+    return shared if world == 1 else ShardSampler(shared, shard.rank, world)
+
+# %% ../nbs/07_data.ipynb #8251a7c7
+class EvalShard(Subset):
+    "A rank's share of a test set (every `world`-th sample), as `eval_shard` makes it; `.dataset` is the whole."
+
+def eval_shard(dataset:Dataset, # the whole test set
+               shard:Shard=Shard() # this process's part of the data
+              )->Dataset: # `dataset` itself in one process
+    "The test samples `shard` evaluates: rank r of W takes samples r, r + W, r + 2W, ... (an `EvalShard`)."
+    return dataset if shard.world == 1 else EvalShard(dataset, range(shard.rank, len(dataset), shard.world))
+
+def whole_test_set(loader:DataLoader # a test loader, over an EvalShard or not
+                  )->Dataset: # the whole test set (what a one-process run evaluates)
+    "The test set behind `loader`, also when this rank reads only its `EvalShard` of it."
+    return loader.dataset.dataset if isinstance(loader.dataset, EvalShard) else loader.dataset
+
 # %% ../nbs/07_data.ipynb #ea33c6b0
 def _ignore_sigint(worker_id:int):
     "Loader workers leave Ctrl-C to the main process, which stops training after the current step."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-def make_loader(ds:Dataset, # the dataset to load
-                batch_size:int, workers:int, # batch size and loader processes (0: in this process)
-                pin_memory:bool, # pin host memory (for faster copies to a GPU)
-                seed:int, # seeds the loader's generator (its shuffling and its workers' seeds)
-                **kw # more `DataLoader` arguments (sampler, shuffle, drop_last, collate_fn)
-               )->DataLoader:
-    "A `DataLoader` as every gradaug loader is made: seeded, persistent workers that leave Ctrl-C to the main process."
+def seeded_loader(ds:Dataset, # the samples
+                  batch_size:int, # samples per batch
+                  workers:int=0, # DataLoader worker processes (0: load in the main process)
+                  pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
+                  seed:int=0, # seeds the loader's own generator, never the global RNG
+                  **kw # passed to `DataLoader`: sampler, shuffle, drop_last, collate_fn
+                 )->DataLoader:
+    "A `DataLoader` with a seeded generator of its own, persistent workers, and workers that leave Ctrl-C alone."
     return DataLoader(ds, batch_size, num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
                       worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(seed), **kw)
@@ -355,7 +409,7 @@ def get_test_loader(name:str, # one of `DATASETS`
                    )->DataLoader:
     "The test set of `name` in order, without building its training set (for evaluating a trained model)."
     test_set = dataset_split(name, Path(root), download, False)
-    return make_loader(test_set, batch_size, workers, pin_memory, 0, shuffle=False)
+    return seeded_loader(test_set, batch_size, workers, pin_memory, 0, shuffle=False)
 
 # %% ../nbs/07_data.ipynb #7e954ea5
 @dataclass(frozen=True)
@@ -367,8 +421,10 @@ class Loaders:
     in_chans: int        # image channels (1 for digits)
     def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
+# %% ../nbs/07_data.ipynb #0714f025
 def get_loaders(name:str, # one of `DATASETS`
-                batch_size:int, # training batch size
+                batch_size:int, # training batch size (of each process)
+                *,
                 workers:int=0, # DataLoader worker processes (0: load in the main process)
                 pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
                 root:Union[str, Path]='data', # see get_datasets
@@ -378,16 +434,18 @@ def get_loaders(name:str, # one of `DATASETS`
                 test_batch_size:Optional[int]=None, # defaults to `batch_size`
                 augment:bool=True, # see get_datasets
                 steps_per_epoch:int=0, # batches per epoch; 0: one pass over the training set
+                shard:Shard=Shard(), # this process's part of the data (see gradaug.distributed.process_shard)
                )->Loaders: # (train_loader, test_loader, num_classes, in_chans)
-    "Training and test `DataLoader`s for `name`; the training loader's sampler is an `EpochSampler`."
+    "Training and test `DataLoader`s of `shard` for `name`; the training loader's sampler is an `EpochSampler`."
     train, test, num_classes, in_chans = get_datasets(name, root, download, low_labels, seed, augment)
     if steps_per_epoch == 0 and not 0 < batch_size <= len(train):
         raise DataError(f"batch_size={batch_size} must be in 1..{len(train)} (the training set size, since the last "
                         f"incomplete batch is dropped); lower it, or set steps_per_epoch to draw batches with "
                         f"reshuffles.")
-    sampler = EpochSampler(len(train), seed, steps_per_epoch * batch_size or None)
-    train_dl = make_loader(train, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
-    test_dl = make_loader(test, test_batch_size or batch_size, workers, pin_memory, seed, shuffle=False)
+    sampler = train_sampler(len(train), batch_size, seed, steps_per_epoch, shard)
+    train_dl = seeded_loader(train, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
+    test_dl = seeded_loader(eval_shard(test, shard), test_batch_size or batch_size, workers, pin_memory, seed,
+                            shuffle=False)
     return Loaders(train_dl, test_dl, num_classes, in_chans)
 
 # %% ../nbs/07_data.ipynb #bc43439b
@@ -419,6 +477,7 @@ def get_unlabelled_dataset(name:str, # one of `DATASETS`
 def get_unlabelled_loader(name:str, # one of `DATASETS`
                           batch_size:int, # unlabelled images per batch, >= 1
                           steps_per_epoch:int, # batches per epoch (the labelled loader's length), >= 1
+                          *,
                           workers:int=0, # DataLoader worker processes
                           pin_memory:bool=False, # pin host memory
                           root:Union[str, Path]='data', # see get_datasets
@@ -426,15 +485,16 @@ def get_unlabelled_loader(name:str, # one of `DATASETS`
                           low_labels:Optional[int]=None, # see get_unlabelled_dataset
                           seed:int=0, # low-label split and shuffling seed
                           augment:bool=True, # see get_datasets
+                          shard:Shard=Shard(), # this process's part: `batch_size` images per step of its own
                          )->DataLoader: # (images, unused labels) batches, in EpochSampler order
     "Batches of unlabelled training images for GradAug-semi, `steps_per_epoch` of them per epoch."
     if batch_size < 1 or steps_per_epoch < 1:
         raise DataError(f"get_unlabelled_loader: batch_size={batch_size} and steps_per_epoch={steps_per_epoch} must "
                         f"both be >= 1.")
     ds = get_unlabelled_dataset(name, root, download, low_labels, seed, augment)
-    sampler = EpochSampler(len(ds), seed, steps_per_epoch * batch_size)
-    if workers > 0: ds, sampler = KeyedDraws(ds), KeyedSampler(sampler)   # augmentation resumable with workers
-    return make_loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
+    sampler = train_sampler(len(ds), batch_size, seed, steps_per_epoch, shard)
+    if workers > 0: ds, sampler = KeyedDraws(ds), KeyedSampler(sampler, shard.rank)   # resumable draws with workers
+    return seeded_loader(ds, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True)
 
 # %% ../nbs/07_data.ipynb #69ad77ef
 def draw_key(seed:int, epoch:int, position:int, stream:int=0)->int:

@@ -18,10 +18,10 @@ from .runtime import Runtime, select_runtime, apply_runtime
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
 from .train import Trainer, build_scheduler
 from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
-                                 lr_scale, primary_log, rank, shard_loaders, whole_test_set,
-                                 wrap_model)
+                                 lr_scale, primary_log, process_shard, rank, wrap_model)
 from .cli import take_debug, train_command
 from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
+from .data import whole_test_set
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0
@@ -128,11 +128,12 @@ class DetectTrainer(Trainer):
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
         train, test = detection_datasets(cfg)
         self.num_classes, self.in_chans = train.num_classes, 3
-        self.train_loader, self.test_loader = shard_loaders(   # this rank's shards (the loaders in one process)
-            detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, workers=self.runtime.workers,
-                             steps_per_epoch=cfg.steps_per_epoch),
-            detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=self.runtime.workers),
-            cfg.steps_per_epoch)
+        shard = process_shard()   # this rank's share of the data (all of it in one process)
+        self.train_loader = detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                             workers=self.runtime.workers, steps_per_epoch=cfg.steps_per_epoch,
+                                             shard=shard)
+        self.test_loader = detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
+                                            workers=self.runtime.workers, shard=shard)
         self.steps_per_epoch = len(self.train_loader)
         self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
         self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it

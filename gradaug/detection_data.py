@@ -21,8 +21,8 @@ from pycocotools.cocoeval import Params
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
-from .data import (DataError, DatasetNotFoundError, DatasetInfo, EpochSampler, IMAGENET_MEAN, IMAGENET_STD,
-                          dataset_info, digits_split, digits_tensors, make_loader)
+from .data import (DataError, DatasetNotFoundError, DatasetInfo, IMAGENET_MEAN, IMAGENET_STD, Shard,
+                          dataset_info, digits_split, digits_tensors, eval_shard, seeded_loader, train_sampler)
 
 # %% auto #0
 __all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'draw_detections', 'detection_grid', 'detection_collate',
@@ -222,19 +222,21 @@ def detection_loader(dataset:Dataset, # (image, target) pairs, e.g. DigitCanvase
                      workers:int=0, # DataLoader worker processes (0: load in the main process)
                      pin_memory:bool=False, # pin host memory (for faster copies to a GPU)
                      steps_per_epoch:int=0, # batches per epoch when shuffling; 0: one pass over the set
+                     shard:Shard=Shard(), # this process's part of the data (see gradaug.distributed.process_shard)
                     )->DataLoader: # yields (list of (3, H, W) images, list of target dicts)
     "Batches of detection data as lists, in a seeded order that can restart mid-epoch (`loader.sampler.set_epoch`)."
     if batch_size < 1 or steps_per_epoch < 0:
         raise DataError(f"detection_loader: batch_size={batch_size} must be >= 1 and steps_per_epoch="
                         f"{steps_per_epoch} >= 0.")
-    if not shuffle: return make_loader(dataset, batch_size, workers, pin_memory, seed, collate_fn=detection_collate)
+    if not shuffle: return seeded_loader(eval_shard(dataset, shard), batch_size, workers, pin_memory, seed,
+                                         collate_fn=detection_collate)
     if steps_per_epoch == 0 and batch_size > len(dataset):
         raise DataError(f"detection_loader: batch_size={batch_size} is larger than the {len(dataset)} images (the "
                         f"last incomplete batch is dropped); lower it, or set steps_per_epoch to draw batches with "
                         f"reshuffles.")
-    sampler = EpochSampler(len(dataset), seed, steps_per_epoch * batch_size or None)
-    return make_loader(dataset, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True,
-                   collate_fn=detection_collate)
+    sampler = train_sampler(len(dataset), batch_size, seed, steps_per_epoch, shard)
+    return seeded_loader(dataset, batch_size, workers, pin_memory, seed, sampler=sampler, drop_last=True,
+                         collate_fn=detection_collate)
 
 # %% ../nbs/18_detection_data.ipynb #68f5893a
 IOU_TYPES = ('bbox', 'segm')
@@ -307,7 +309,7 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
     return _named(metric.compute(), iou_types)
 
 def _merge_shards(metric:MeanAveragePrecision, gather:Callable):
-    "Every rank's images into `metric` in test-set order (rank r holds images r, r + world, ..., as `shard_loaders`)."
+    "Every rank's images into `metric` in test-set order (rank r holds images r, r + world, ...: `eval_shard`)."
     shards = gather(metric.metric_state)   # per image: boxes, scores, labels, RLE masks; one dict per rank
     for name in shards[0]:
         parts = [shard[name] for shard in shards]

@@ -12,18 +12,16 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
 from .config import ConfigError, TrainConfig
-from .data import DataError, EpochSampler, KeyedSampler
+from .data import Shard
 from .runtime import Runtime
 from .checkpoint import CheckpointError, make_run_dir
 
 # %% auto #0
 __all__ = ['DistributedError', 'DistEnv', 'dist_env', 'init_distributed', 'is_distributed', 'world_size', 'rank', 'is_primary',
            'barrier', 'distributed_session', 'from_primary', 'primary_only', 'primary_log', 'on_primary',
-           'all_reduce_sum', 'reduce_sums', 'gather_objects', 'ShardSampler', 'EvalShard', 'whole_test_set',
-           'shard_loaders', 'rank_generator', 'shard_stream', 'lr_scale', 'batch_text', 'elastic_config', 'rank_rng',
-           'running_share', 'wrap_model']
+           'all_reduce_sum', 'reduce_sums', 'gather_objects', 'process_shard', 'rank_generator', 'lr_scale',
+           'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
 
 # %% ../nbs/16_distributed.ipynb #b4e664e1
 class DistributedError(RuntimeError):
@@ -160,48 +158,11 @@ def gather_objects(obj)->list:
     dist.all_gather_object(out, obj)
     return out
 
-# %% ../nbs/16_distributed.ipynb #cbb90f9b
-class ShardSampler(EpochSampler):
-    "Rank `rank`'s share of an `EpochSampler`'s (seed, epoch) order: every `world`-th sample from `rank` on."
-    def __init__(self, base:EpochSampler, # the shared order (its `num_samples` counts all ranks' samples)
-                 rank:int, world:int):
-        super().__init__(base.n, base.seed, base.num_samples // world)   # set_epoch, __iter__, __len__: EpochSampler's
-        self.base, self.rank, self.world = base, rank, world
-
-    def order(self, epoch:int)->torch.Tensor:
-        "This rank's sample indices of `epoch`, in order."
-        return self.base.order(epoch)[:self.num_samples * self.world][self.rank::self.world]
-
 # %% ../nbs/16_distributed.ipynb #8251a7c7
-def _like(loader:DataLoader, dataset, **kw)->DataLoader:
-    "A loader with `loader`'s settings (workers, pinning, generator, collate function) on `dataset`."
-    return DataLoader(dataset, loader.batch_size, num_workers=loader.num_workers, pin_memory=loader.pin_memory,
-                      persistent_workers=loader.persistent_workers, worker_init_fn=loader.worker_init_fn,
-                      generator=loader.generator, collate_fn=loader.collate_fn, **kw)
-
-class EvalShard(Subset):
-    "This rank's share of a test set (every `world`-th sample), as `shard_loaders` makes it; `.dataset` is the whole."
-
-def whole_test_set(loader:DataLoader # a test loader, sharded by shard_loaders or not
-                  )->Dataset: # the whole test set (what a one-process run evaluates)
-    "The test set behind `loader`, also when this rank reads only its `EvalShard` of it."
-    return loader.dataset.dataset if isinstance(loader.dataset, EvalShard) else loader.dataset
-
-def shard_loaders(train:DataLoader, # training loader over an EpochSampler (as get_loaders makes it)
-                  test:DataLoader, # test loader, in order
-                  steps_per_epoch:int=0 # the config's: 0 is one pass over the data per epoch
-                 )->tuple: # (train, test) loaders of this rank; the same loaders in one process
-    "This rank's loaders: its `ShardSampler` share of each global batch, and every `world`-th test sample."
+def process_shard()->Shard:
+    "This process's part of the data: its rank of the process group's world size (`Shard()` in one process)."
     world = world_size()
-    if world == 1: return train, test
-    base = train.sampler
-    if steps_per_epoch == 0 and train.batch_size * world > base.n: raise DataError(
-        f"batch_size={train.batch_size} per process x {world} processes = {train.batch_size * world} is more than the "
-        f"{base.n} training samples; lower batch_size (it is per process), or set steps_per_epoch")
-    shared = EpochSampler(base.n, base.seed, steps_per_epoch * train.batch_size * world or None)
-    sharded_train = _like(train, train.dataset, sampler=ShardSampler(shared, rank(), world), drop_last=True)
-    sharded_test = _like(test, EvalShard(test.dataset, range(rank(), len(test.dataset), world)), shuffle=False)
-    return sharded_train, sharded_test
+    return Shard(rank() if world > 1 else 0, world)
 
 def rank_generator(shared:torch.Generator, # the generator every rank shares
                    seed:int # the run's seed
@@ -209,22 +170,6 @@ def rank_generator(shared:torch.Generator, # the generator every rank shares
     "`shared` in one process; else a generator of this rank's own (for data augmentation that must differ by rank)."
     if world_size() == 1: return shared
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * (rank() + 1))
-
-# %% ../nbs/16_distributed.ipynb #e4a2fe1b
-def shard_stream(loader:DataLoader, # a stream of batches over an EpochSampler, or a KeyedSampler over one
-                 this_rank:int=None, # this process's rank (default: the process group's)
-                 world:int=None # the number of processes (default: the process group's)
-                )->DataLoader: # this rank's stream; `loader` itself in one process
-    "This rank's share of a batch stream (GradAug-semi's unlabelled images): same batches per epoch, disjoint samples."
-    this_rank = rank() if this_rank is None else this_rank
-    world = world_size() if world is None else world
-    if world == 1: return loader
-    keyed = isinstance(loader.sampler, KeyedSampler)
-    base = loader.sampler.sampler if keyed else loader.sampler
-    sampler = ShardSampler(EpochSampler(base.n, base.seed, base.num_samples * world), this_rank, world)
-    if keyed: sampler = KeyedSampler(sampler, stream=this_rank)
-    return _like(loader, loader.dataset, sampler=sampler, drop_last=True)
-
 
 # %% ../nbs/16_distributed.ipynb #d03580b8
 def lr_scale(cfg:TrainConfig)->float:

@@ -16,7 +16,7 @@ from .core import GradAug
 from .semi import sigmoid_rampup   # importing gradaug.semi also gives GradAug its semi_step
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
-from .data import get_loaders, get_unlabelled_loader
+from .data import get_loaders, get_unlabelled_loader, whole_test_set
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunFolderError, TrainingInterrupted
 from .config import TrainConfig, DEFAULT_SIZES, RESUMABLE_KEYS, build_model, config_dict, save_config
 from .runtime import Runtime, select_runtime, apply_runtime
@@ -26,8 +26,8 @@ from .metrics import evaluate as evaluate_model, divergence_warnings, plot_histo
 from .checkpoint import check_world_size
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
                                  gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
-                                 rank, rank_generator, rank_rng, reduce_sums, running_share, shard_loaders,
-                                 shard_stream, whole_test_set, wrap_model, world_size)
+                                 process_shard, rank, rank_generator, rank_rng, reduce_sums, running_share,
+                                 wrap_model, world_size)
 
 # %% auto #0
 __all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler', 'Trainer', 'train']
@@ -90,10 +90,10 @@ class Trainer:
         self.runtime = select_runtime(cfg) if runtime is None else runtime
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
         self.train_loader, self.test_loader, self.num_classes, self.in_chans = get_loaders(
-            cfg.dataset, cfg.batch_size, self.runtime.workers, self.device.type == 'cuda', cfg.data_root,
-            cfg.download, cfg.low_labels, cfg.seed, cfg.eval_batch_size, cfg.augment, cfg.steps_per_epoch)
-        self.train_loader, self.test_loader = shard_loaders(self.train_loader, self.test_loader,
-                                                            cfg.steps_per_epoch)   # this rank's shards
+            cfg.dataset, cfg.batch_size, workers=self.runtime.workers, pin_memory=self.device.type == 'cuda',
+            root=cfg.data_root, download=cfg.download, low_labels=cfg.low_labels, seed=cfg.seed,
+            test_batch_size=cfg.eval_batch_size, augment=cfg.augment, steps_per_epoch=cfg.steps_per_epoch,
+            shard=process_shard())   # this rank's share of the data (all of it in one process)
         self.steps_per_epoch = len(self.train_loader)
         self.unlabelled_loader = self._unlabelled_loader()
         self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
@@ -268,10 +268,10 @@ def _unlabelled_loader(self:Trainer):
     self._unlabelled_at = None   # (epoch, next batch, iterator) of the unlabelled stream
     self.unlabelled_batch_size = max(1, round(cfg.unlabelled_ratio * cfg.batch_size)) if cfg.semi else 0
     if not cfg.semi: return None
-    loader = get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch, self.runtime.workers,
-                                   self.device.type == 'cuda', cfg.data_root, cfg.download, cfg.low_labels, cfg.seed,
-                                   cfg.augment)
-    return shard_stream(loader)   # under torchrun, each rank its own unlabelled images
+    return get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch,
+                                 workers=self.runtime.workers, pin_memory=self.device.type == 'cuda',
+                                 root=cfg.data_root, download=cfg.download, low_labels=cfg.low_labels, seed=cfg.seed,
+                                 augment=cfg.augment, shard=process_shard())   # under torchrun, each rank its own
 
 @patch
 def _unlabelled_batch(self:Trainer)->torch.Tensor:

@@ -13,7 +13,8 @@ import torch.multiprocessing as mp
 from torch import nn
 from gradaug.detect import detection_datasets, load_detector
 from gradaug.detection_data import IOU_TYPES, DigitCanvases, detection_loader, evaluate_detection
-from gradaug.distributed import gather_objects, shard_loaders
+from gradaug.data import Shard
+from gradaug.distributed import gather_objects
 from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
 from test_detection import free_port
 
@@ -87,7 +88,7 @@ def eval_worker(rank, world, port, out_dir):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     torch.set_num_threads(1)
     canvases = DigitCanvases('test', CANVASES, seed=0)
-    _, shard = shard_loaders(detection_loader(canvases, 2, seed=0), detection_loader(canvases, 2, shuffle=False))
+    shard = detection_loader(canvases, 2, shuffle=False, shard=Shard(rank, world))   # this rank's test images
     model = Imperfect(canvases)
     torch.save(dict(images=len(shard.dataset), merged=evaluate_detection(model, shard, IOU_TYPES, gather=gather_objects),
                     alone=evaluate_detection(model, shard, IOU_TYPES)), f'{out_dir}/rank{rank}.pt')

@@ -21,7 +21,7 @@ def same_weights(a:nn.Module, b:nn.Module)->bool:
 
 def epoch_batches(workers:int, augment:bool=True, start:int=0)->list:
     "The (images, labels) batches of epoch 0 of the 300-digit loader, from sample `start` on."
-    loader = get_loaders('digits', 50, workers, low_labels=300, seed=1, augment=augment).train
+    loader = get_loaders('digits', 50, workers=workers, low_labels=300, seed=1, augment=augment).train
     loader.sampler.set_epoch(0, start)
     return list(loader)
 
@@ -29,7 +29,7 @@ def test_workers_keep_the_order_and_persist():
     plain, two = epoch_batches(0), epoch_batches(2)
     assert len(plain) == len(two) == 6
     for (_, y0), (_, y2) in zip(plain, two): assert torch.equal(y0, y2)   # same samples, same order
-    loader = get_loaders('digits', 50, 2, low_labels=300, seed=1).train
+    loader = get_loaders('digits', 50, workers=2, low_labels=300, seed=1).train
     assert loader.persistent_workers and loader.num_workers == 2
     first = iter(loader); list(first)
     assert iter(loader) is first                                          # the same workers serve the next epoch
@@ -88,7 +88,7 @@ def test_cuda_runtime_and_pinned_loaders():
     assert rt.channels_last and rt.amp_dtype in (torch.bfloat16, torch.float16) and rt.workers >= 1
     apply_runtime(rt)
     assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
-    x, _ = next(iter(get_loaders('digits', 50, 2, pin_memory=True, low_labels=300).train))
+    x, _ = next(iter(get_loaders('digits', 50, workers=2, pin_memory=True, low_labels=300).train))
     assert x.is_pinned()
 
 @pytest.mark.gpu
