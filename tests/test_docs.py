@@ -182,7 +182,7 @@ def test_every_notebook_is_linked_from_the_index_and_the_readme():
     for notebook in (ROOT/'nbs').rglob('*.ipynb'):
         rel = notebook.relative_to(ROOT/'nbs')
         if rel.name == 'index.ipynb' or any(part.startswith(('.', '_')) for part in rel.parts): continue
-        html = (rel.parent/re.sub(r'^\d+_', '', rel.stem)).as_posix() + '.html'
+        html = (rel.parent/re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.stem.lower())).as_posix() + '.html'   # nbdev's rule
         assert html in linked, f'index.ipynb does not link {html} ({rel}): add it to "Where to read next"'
         assert f'{docs.site_url()}{html}' in readme, f'README.md lacks {html}: run tools/make_readme.py'
 

@@ -294,12 +294,10 @@ EXEMPT = {
     ('19_detect.ipynb', 'outputs'): 'the DetectConfig error message is not stored',
     # internal tests shown on API pages: core.html shows `test_eq(_device_type(...))` between StepResult and GradAug
     ('00_slim.ipynb', 'private'): 'tests of _convert, _find_classifier, _learn_inputs, ... are visible',
-    ('05_core.ipynb', 'private'): 'tests of _device_type, _buckets, ... are visible',
     ('07_data.ipynb', 'private'): 'a test of _missing is visible',
     ('08_config.ipynb', 'private'): 'tests of _describe, _range, _coerce, ... are visible',
     ('12_train.ipynb', 'private'): 'examples call the private Trainer._step',
     ('13_cli.ipynb', 'private'): 'tests of _take_debug and _eval_command are visible',
-    ('16_distributed.ipynb', 'private'): 'a test of _like is visible',
 }
 
 FORWARD = re.compile(r'\bbelow\b|\b(?:figures?|tables?|plots?|curves?|charts?|prints?)\b|:\s*$', re.I)
