@@ -45,8 +45,8 @@ CONFIGS = {  # the paper's recipes: CIFAR (alpha 0.8, 32/28/24) and ImageNet rat
     'resnet18': dict(build=lambda: torchvision.models.resnet18(num_classes=1000), classes=1000, batch=16, size=128, alpha=0.9,
                      sizes=[128, 112, 96, 80]),
     # concatenations: slimmed along traced channel dependencies (gathered weights), issue 23
-    'densenet121': dict(build=lambda: torchvision.models.densenet121(num_classes=10), classes=10, batch=16, size=32,
-                        alpha=0.8, sizes=[32, 28, 24], default=False),
+    'densenet121': dict(build=lambda: torchvision.models.densenet121(num_classes=10), classes=10, batch=8, size=64,
+                        alpha=0.8, sizes=[64, 56, 48], default=False),
 }
 TARGETS = {1: 1.15, 8: 1.08}
 N_SUB = 3
