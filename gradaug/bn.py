@@ -11,7 +11,7 @@ from typing import Iterable
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from .slimmable import check_width, slim_layers, width
+from .slimmable import SlimMixin, check_width, kept_inputs, slim_layers, width
 
 # %% auto #0
 __all__ = ['bn_batch_stats', 'BNStats', 'put_bn_stats', 'recalibrate_bn', 'calibrated']
@@ -43,9 +43,16 @@ def _running_bns(model:nn.Module)->list:
     return [(n, m) for n, m in model.named_modules()
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
 
+def _kept_at(m:nn.Module, w:float, n:int):
+    "The channels BN layer `m` uses at width `w` (`n` of them): its kept inputs if it is slimmed, else the leading `n`."
+    if not isinstance(m, SlimMixin): return slice(n)
+    prev, m.width = m.width, w
+    try: return kept_inputs(m)
+    finally: m.width = prev
+
 def put_bn_stats(model:nn.Module, # the model `stats` were measured on
                  stats:BNStats # what recalibrate_bn returned
-                )->list: # (module, mean, var) of what was in the buffers before
+                )->list: # (module, channels, mean, var) of what was in the buffers before
     "Copy `stats` into the channels of `model`'s BN buffers that they were measured on."
     modules = dict(model.named_modules())
     unknown = [name for name in stats.stats if name not in modules]
@@ -55,10 +62,10 @@ def put_bn_stats(model:nn.Module, # the model `stats` were measured on
     before = []
     with torch.no_grad():
         for name, (mean, var) in stats.stats.items():
-            m, c = modules[name], len(mean)
-            before.append((m, m.running_mean[:c].clone(), m.running_var[:c].clone()))
-            m.running_mean[:c].copy_(mean)
-            m.running_var[:c].copy_(var)
+            m = modules[name]
+            keep = _kept_at(m, stats.width, len(mean))
+            before.append((m, keep, m.running_mean[keep].clone(), m.running_var[keep].clone()))
+            m.running_mean[keep], m.running_var[keep] = mean, var
     return before
 
 # %% ../nbs/01_bn.ipynb #07ca8d56
@@ -71,7 +78,8 @@ def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
     device = next(iter(model.state_dict().values())).device
     received = {}
     def record(name):
-        def hook(module, args): received[name] = args[0].shape[1]
+        def hook(module, args):
+            received[name] = kept_inputs(module) if isinstance(module, SlimMixin) else slice(args[0].shape[1])
         return hook
     hooks = [m.register_forward_pre_hook(record(name)) for name, m in bns]
     try:
@@ -86,7 +94,7 @@ def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
             seen += 1
     finally:
         for h in hooks: h.remove()
-    stats = {name: (m.running_mean[:received[name]].clone(), m.running_var[:received[name]].clone())
+    stats = {name: (m.running_mean[received[name]].clone(), m.running_var[received[name]].clone())
              for name, m in bns if name in received}
     return stats, seen
 
@@ -128,6 +136,4 @@ def calibrated(model:nn.Module, # a model converted by slim
         with width(model, stats.width) if slim_layers(model) else nullcontext(): yield model
     finally:
         with torch.no_grad():
-            for m, mean, var in before:
-                m.running_mean[:len(mean)].copy_(mean)
-                m.running_var[:len(var)].copy_(var)
+            for m, keep, mean, var in before: m.running_mean[keep], m.running_var[keep] = mean, var

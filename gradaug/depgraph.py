@@ -6,10 +6,11 @@
 from __future__ import annotations
 import torch
 from torch import nn
-from .slimmable import SlimMixin, eval_mode, full_channels, slim_layers, width
+from .slimmable import (ChannelMismatchError, SlimConv2d, SlimLinear, SlimMixin, eval_mode, full_channels,
+                               kept_inputs, slim_layers, width)
 
 # %% auto #0
-__all__ = ['default_example', 'dry_run', 'output_shapes']
+__all__ = ['default_example', 'dry_run', 'output_shapes', 'is_producer', 'trace_channels', 'apply_trace', 'check_masked']
 
 # %% ../nbs/00b_depgraph.ipynb #584b7fc4
 def default_example(layers:list # slim layers, in registration order
@@ -43,3 +44,126 @@ def output_shapes(out # a model's output: a tensor, or a dict, list or tuple of 
     if isinstance(out, dict): out = list(out.values())
     if isinstance(out, (list, tuple)): return [shape for o in out for shape in output_shapes(o)]
     return []
+
+# %% ../nbs/00b_depgraph.ipynb #0ccc0d79
+def is_producer(m:nn.Module # a slim layer
+               )->bool:
+    "Whether `m` creates new channels (a conv with one group, or a linear layer) rather than passing its inputs on."
+    return isinstance(m, SlimLinear) or (isinstance(m, SlimConv2d) and m.groups == 1)
+
+def _channel_dim(m:nn.Module)->int: return -1 if isinstance(m, nn.Linear) else 1
+
+def _out_count(m:nn.Module)->int: return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+# %% ../nbs/00b_depgraph.ipynb #38c2f98e
+def _marker_bits(key:int, n:int, key_bits:int, chan_bits:int)->torch.Tensor:
+    "[1 + key_bits + chan_bits, n] bools: sample 0 unmarked, then the key's bits, then each channel index's bits."
+    chans = torch.arange(n)
+    keys = torch.tensor([bool(key >> b & 1) for b in range(key_bits)], dtype=torch.bool)[:, None].expand(key_bits, n)
+    bits = [(chans >> b & 1).bool() for b in range(chan_bits)]
+    bits = torch.stack(bits) if bits else torch.zeros(0, n, dtype=torch.bool)
+    return torch.cat([torch.zeros(1, n, dtype=torch.bool), keys, bits])
+
+def _decode(nan:torch.Tensor, key_bits:int)->tuple:
+    "Keys and channel indices from the [samples, channels] NaN pattern a layer received; and the control sample."
+    weights = lambda k: (2**torch.arange(k))[:, None]
+    key_rows, chan_rows = nan[1:1 + key_bits].long(), nan[1 + key_bits:].long()
+    return (key_rows*weights(len(key_rows))).sum(0), (chan_rows*weights(len(chan_rows))).sum(0), nan[0]
+
+# %% ../nbs/00b_depgraph.ipynb #9d696681
+def trace_channels(model:nn.Module, # a model converted by slim (its classifier's `slim_out` already False)
+                   x:torch.Tensor # an input batch the model accepts; its first sample is used
+                  )->tuple: # ({layer: (keys, chans)}, slim_counts)
+    "Trace, for every input channel of every slim layer called, the key and channel index of the layer producing it."
+    layers = slim_layers(model)
+    producers = [m for m in layers if is_producer(m)]
+    counts = (0,) + tuple(sorted({_out_count(m) for m in producers if m.slim_out}))
+    key_bits, chan_bits = len(counts).bit_length(), (max(map(_out_count, producers)) - 1).bit_length()
+    samples = 1 + key_bits + chan_bits
+    def mark(m, args, out):
+        n, dim = _out_count(m), _channel_dim(m)
+        bits = _marker_bits(counts.index(_out_count(m)) if m.slim_out else 0, n, key_bits, chan_bits)
+        shape = [1]*out.dim(); shape[0], shape[dim] = samples, n
+        return torch.ones_like(out).masked_fill(bits.view(shape).to(out.device), float('nan'))
+    received = {}
+    def record(m, args):
+        t = args[0].isnan().movedim(_channel_dim(m), 1)
+        received.setdefault(m, t.reshape(t.shape[0], t.shape[1], -1).any(-1).cpu())
+    hooks = [m.register_forward_hook(mark) for m in producers] + [m.register_forward_pre_hook(record) for m in layers]
+    try:
+        with eval_mode(model), torch.no_grad(), width(model, 1.0):
+            model(x[:1].expand(samples, *x.shape[1:]).clone())
+    finally:
+        for h in hooks: h.remove()
+    return {m: _decode(nan, key_bits) for m, nan in received.items()}, counts
+
+# %% ../nbs/00b_depgraph.ipynb #e60a2cac
+def _leading(keys:torch.Tensor, chans:torch.Tensor, counts:tuple, full:int)->bool:
+    "Whether the sources are channels 0..full-1 of one producer of `full` channels, in order."
+    k = int(keys[0])
+    return k > 0 and counts[k] == full and bool((keys == k).all()) and torch.equal(chans, torch.arange(full))
+
+def apply_trace(model:nn.Module, # a model converted by slim
+                maps:dict, # what trace_channels returned: {layer: (keys, chans, control)}
+                counts:tuple # key -> channel count
+               )->int: # how many layers got an `in_map` (0: a plain chain)
+    "Give every traced slim layer of `model` its `in_map` and `slim_in`; refuse an impossible source, naming the layer."
+    for m, (keys, chans, control) in maps.items():
+        bound = torch.tensor(counts)[keys.clamp(max=len(counts) - 1)]
+        ok = (~control) & (keys < len(counts)) & torch.where(keys == 0, chans == 0, chans < bound)
+        if not ok.all():
+            j = int((~ok).nonzero()[0])
+            raise ValueError(f"layer '{m.slim_name}' ({type(m).__name__.removeprefix('Slim')}): its input channel {j} "
+                             f"does not come from one channel of one layer: something before it mixes channels (a "
+                             f"LayerNorm over channels, attention, a softmax over channels) or makes NaN of itself")
+    mapped = 0
+    for m in slim_layers(model):
+        m.slim_counts = counts
+        if m not in maps: continue
+        keys, chans, _ = maps[m]
+        full = full_channels(m)
+        if bool((keys == 0).all()): m.in_map, m.slim_in = None, False
+        elif _leading(keys, chans, counts, full): m.in_map, m.slim_in = None, True
+        else: m.in_map, m.slim_in, mapped = (keys, chans), True, mapped + 1
+    return mapped
+
+# %% ../nbs/00b_depgraph.ipynb #78fcb74e
+def _layer_inputs(model:nn.Module, x:torch.Tensor, mask:dict=None)->tuple:
+    "Eval-mode forward of `x`: the output and each slim layer's first input, with the channels not in `mask` zeroed."
+    seen = {}
+    def hook(m, args):
+        t = args[0]
+        if mask is not None and m in mask:
+            keep, dim = mask[m], _channel_dim(m)
+            ones = torch.zeros(t.shape[dim], dtype=t.dtype, device=t.device)
+            ones[keep] = 1
+            shape = [1]*t.dim(); shape[dim] = -1
+            t = t*ones.view(shape)
+            seen.setdefault(m, t.movedim(dim, -1)[..., keep])
+            return (t,) + tuple(args[1:])
+        seen.setdefault(m, t.movedim(_channel_dim(m), -1))
+    hooks = [m.register_forward_pre_hook(hook) for m in slim_layers(model)]
+    try:
+        with eval_mode(model), torch.no_grad(): out = model(x)
+    finally:
+        for h in hooks: h.remove()
+    return out, seen
+
+def check_masked(model:nn.Module, # a model converted by slim
+                 x:torch.Tensor, # an input batch
+                 w:float, # the width of the sub-network
+                 tol:float=1e-4 # relative tolerance
+                ):
+    "Raise a `ValueError` naming the first layer whose input in the sub-network at width `w` is not its masked input."
+    with width(model, w):
+        mask = {m: kept_inputs(m) for m in slim_layers(model)}
+        _, sub = _layer_inputs(model, x)
+    with width(model, 1.0): _, full = _layer_inputs(model, x, mask)
+    for m, got in sub.items():
+        want = full.get(m)
+        scale = 1.0 if want is None or want.numel() == 0 else float(want.abs().max().clamp(min=1))
+        if want is None or got.shape != want.shape or not torch.allclose(got, want, rtol=tol, atol=tol*scale):
+            raise ValueError(f"layer '{m.slim_name}' ({type(m).__name__.removeprefix('Slim')}): at width {w:g} the "
+                             f"sub-network's input to it is not the full network's with the dropped channels zeroed, "
+                             f"so something before it rearranges channels in a way a smaller tensor cannot follow "
+                             f"(a channel shuffle, a reshape of channels)")

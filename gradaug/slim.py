@@ -12,8 +12,8 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from .slimmable import ChannelMismatchError, SlimMixin, SlimConv2d, SlimBatchNorm2d, SlimLinear
 from .slimmable import SlimFrozenBatchNorm2d, active_channels, active_in_channels, active_out_channels
 from .slimmable import check_width, eval_mode, full_channels, graph_slicing, quiet_grad_layout
-from .slimmable import set_width, sliced, slim_layers, width
-from .depgraph import default_example, dry_run, output_shapes
+from .slimmable import kept_inputs, set_width, sliced, slim_layers, width
+from .depgraph import apply_trace, check_masked, default_example, dry_run, output_shapes, trace_channels
 from .bn import BNStats, calibrated, put_bn_stats, recalibrate_bn
 
 # %% auto #0
@@ -56,7 +56,8 @@ def _multiples(layers:list, divisor:int)->dict:
     return mult
 
 # %% ../nbs/00_slim.ipynb #4dc4ee58
-_SLIM_ATTRS = ('slim_name', 'width', 'slim_in', 'slim_out', 'multiple_of', 'through_graph')   # set on instances
+_SLIM_ATTRS = ('slim_name', 'width', 'slim_in', 'slim_out', 'multiple_of', 'through_graph', 'in_map',
+               'slim_counts')   # set on instances
 
 def _snapshot(model:nn.Module)->list:
     "Every layer `slim` may change, with its class and the slim attributes the instance holds: what `_restore` needs."
@@ -75,7 +76,7 @@ def _convert(model:nn.Module)->list:
     for name, m in model.named_modules():
         if type(m) in _SLIM: m.__class__ = _SLIM[type(m)]
         if not isinstance(m, SlimMixin): continue
-        m.slim_name, m.width, m.slim_in, m.slim_out = name, 1.0, True, True
+        m.slim_name, m.width, m.slim_in, m.slim_out, m.in_map = name, 1.0, True, True, None
     return slim_layers(model)
 
 # %% ../nbs/00_slim.ipynb #22a915e1
@@ -116,13 +117,12 @@ def _learn_inputs(model:nn.Module, x:torch.Tensor, full_out, kept:list):
 def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
     "The message of `slim`'s refusal of `model`, whose layer `e.layer` received the wrong input count."
     kind = e.kind.removeprefix('Slim')
-    return (f"slim(): cannot slim {type(model).__name__}: layer '{e.layer}' ({kind}) receives a channel count that is "
-            f"not the leading channels of one slimmed layer (a sub-network fed it {e.got} of its {e.full} input "
-            f"channels, where the leading channels of one slimmed layer would be {e.expected}). This is structural, "
-            f"not a matter of width: it happens at every width below 1, so no alpha can make it work. Likely causes: "
-            f"channel concatenation (as in DenseNet), a Flatten over spatial positions feeding a Linear, or a "
-            f"reshape of channels. Fix: replace that module (or the code that concatenates or reshapes before it), "
-            f"or use another model.")
+    return (f"slim(): cannot slim {type(model).__name__}: layer '{e.layer}' ({kind}) receives a channel count other "
+            f"than the channels traced for it (a sub-network fed it {e.got} of its {e.full} input channels where it "
+            f"keeps {e.expected}). This is structural, not a matter of width: it happens at every width below 1, so no "
+            f"alpha can make it work. Likely causes: a channel shuffle followed by a split (as in ShuffleNetV2), or a "
+            f"reshape of channels. Fix: replace that module (or the code that shuffles or reshapes before it), or use "
+            f"another model.")
 
 def _verify_inputs(model:nn.Module, x:torch.Tensor):
     "Dry forwards at the check widths: every layer must receive the input count it expects, or `model` is refused."
@@ -131,6 +131,44 @@ def _verify_inputs(model:nn.Module, x:torch.Tensor):
         except ChannelMismatchError as e: raise ValueError(_structural_refusal(model, e)) from None
         except RuntimeError as e:
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
+
+# %% ../nbs/00_slim.ipynb #c5e61e58
+def _traced(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueError]):
+    "Phase 5: slim `model` along its traced channel dependencies, or refuse it (with phase 4's `refusal`, if any)."
+    learned = {m: m.slim_in for m in slim_layers(model)}
+    def keep_phase_4():
+        for m, s in learned.items(): m.slim_in, m.in_map = s, None
+    for m in learned: m.slim_in = True
+    try: mapped = apply_trace(model, *trace_channels(model, x))
+    except Exception:
+        if refusal is None: return keep_phase_4()   # untraceable, and phase 4 found nothing: as before the trace
+        raise
+    if refusal is None and not mapped: return keep_phase_4()   # a plain chain: the trace agrees with phases 3 and 4
+    g = torch.Generator().manual_seed(0)
+    xc = torch.randn(x.shape, generator=g).to(x) if x.is_floating_point() else x
+    try:
+        for w in _CHECK_WIDTHS:
+            out, _ = dry_run(model, x, w)
+            if output_shapes(out) != output_shapes(full_out):
+                raise ValueError(f"slim(): a traced sub-network's output has shapes {output_shapes(out)}, not "
+                                 f"{output_shapes(full_out)}; name the layers computing them with `keep_full=`.")
+            check_masked(model, xc, w)
+    except Exception:
+        if refusal is None: return keep_phase_4()   # e.g. a residual add of two widths (PyramidNet): as before
+        raise
+
+def _phase_5(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueError]=None):
+    "`_traced`, with its failures worded as `slim`'s refusals."
+    try: _traced(model, x, full_out, refusal)
+    except ChannelMismatchError as e: raise ValueError(_structural_refusal(model, e)) from None
+    except ValueError as e:
+        if '`keep_full=`' in str(e): raise
+        reason = str(e).replace(' at width ', ' at a width ')
+        raise ValueError(f"slim(): cannot slim {type(model).__name__}: {reason}. This is structural: no alpha avoids "
+                         f"it. Fix: replace the module that rearranges the channels, or use another model.") from None
+    except RuntimeError as e:
+        raise ValueError(f"slim(): cannot slim {type(model).__name__}: a traced sub-network's forward failed: "
+                         f"{e}") from e
 
 # %% ../nbs/00_slim.ipynb #87ac7cdb
 def _keep_full_layers(model:nn.Module, keep_full)->list:
@@ -169,36 +207,49 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, Frozen
         full_out, classifier = _find_classifier(model, x)
         kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
         for m in kept: m.slim_out = False
-        _learn_inputs(model, x, full_out, kept)
-        _verify_inputs(model, x)
+        try:
+            _learn_inputs(model, x, full_out, kept)
+            _verify_inputs(model, x)
+        except ValueError as refusal:
+            if '`keep_full=`' in str(refusal): raise
+            _phase_5(model, x, full_out, refusal)
+        else: _phase_5(model, x, full_out)
     except BaseException:
         _restore(before)
         raise
     return model
 
 # %% ../nbs/00_slim.ipynb #d845179d
+def _select(t:torch.Tensor, keep:tuple)->torch.Tensor:
+    "`t` with each of its leading dims cut to `keep`'s entry for it: a slice, or a tensor of indices."
+    for d, k in enumerate(keep[:t.dim()]):
+        t = t[(slice(None),)*d + (k.to(t.device) if isinstance(k, torch.Tensor) else k,)]
+    return t
+
 def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
-    cin = active_in_channels(m)
+    cin, keep_in = active_in_channels(m), kept_inputs(m)
     ref = next(iter(m.state_dict().values()), torch.zeros(()))
     if isinstance(m, FrozenBatchNorm2d):
         new = FrozenBatchNorm2d(cin, m.eps)
-        keep = (slice(cin),)
+        keep = (keep_in,)
     elif isinstance(m, nn.BatchNorm2d):
         new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)
-        keep = (slice(cin),)
+        keep = (keep_in,)
     elif isinstance(m, nn.Conv2d):
         cout = active_out_channels(m)
         groups = 1 if m.groups == 1 else cin//(m.in_channels//m.groups)
         new = nn.Conv2d(cin, cout, m.kernel_size, m.stride, m.padding, m.dilation, groups, m.bias is not None,
                         m.padding_mode)
-        keep = (slice(cout), slice(cin//groups))
+        if m.groups == 1: keep = (slice(cout), keep_in)
+        elif isinstance(keep_in, torch.Tensor): keep = (m.kept_groups_out(keep_in), slice(None))
+        else: keep = (slice(cout), slice(cin//groups))
     else:
         cout = active_out_channels(m)
         new = nn.Linear(cin, cout, m.bias is not None)
-        keep = (slice(cout), slice(cin))
+        keep = (slice(cout), keep_in)
     new.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
-    state = {k: (t[keep[:t.dim()]] if t.dim() else t).clone() for k, t in m.state_dict().items()}
+    state = {k: (_select(t, keep) if t.dim() else t).clone() for k, t in m.state_dict().items()}
     with torch.no_grad(): new.load_state_dict(state)
     return new.train(m.training)
 

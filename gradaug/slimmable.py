@@ -6,6 +6,7 @@
 from __future__ import annotations
 import warnings
 from contextlib import contextmanager
+from typing import Optional, Union
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -14,7 +15,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
            'SlimFrozenBatchNorm2d', 'SlimLinear', 'slim_layers', 'check_width', 'set_width', 'width', 'graph_slicing',
-           'full_channels', 'active_in_channels', 'active_out_channels', 'eval_mode']
+           'full_channels', 'active_in_channels', 'kept_inputs', 'active_out_channels', 'eval_mode']
 
 # %% ../nbs/00a_slimmable.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -78,25 +79,38 @@ class SlimMixin:
     through_graph:bool = False
     slim_name:str = ''
     multiple_of:dict = {}
+    in_map:Optional[tuple] = None   # (key, channel) of the source of each input channel; None: the leading ones
+    slim_counts:tuple = (0,)        # key -> channel count of the layers that produce channels with that key
 
     def active(self, c:int)->int:
         "Active channels out of `c` at the current width."
         return active_channels(c, self.width, self.multiple_of.get(c, 1))
 
-    def _check_in(self, got:int, full:int):
-        "Raise a `ChannelMismatchError` unless `got` is the input count this layer expects at its width."
-        if self.slim_in is None: return   # slim is still learning which inputs shrink
-        expected = self.active(full) if self.slim_in else full
+    def input_selection(self, full:int)->tuple:
+        "(input channels expected at the current width, their indices, or None where they are the leading ones)."
+        if self.in_map is None or self.width >= 1: return (self.active(full) if self.slim_in else full), None
+        keys, chans = self.in_map
+        limits = torch.tensor([full] + [self.active(c) for c in self.slim_counts[1:]])
+        idx = (chans < limits[keys]).nonzero().squeeze(1)
+        n = len(idx)
+        return n, (None if n == 0 or int(idx[-1]) == n - 1 else idx)
+
+    def _check_in(self, got:int, full:int)->Optional[torch.Tensor]:
+        "Raise a `ChannelMismatchError` unless `got` is the input count expected; the kept indices (None: leading)."
+        if self.slim_in is None: return None   # slim is still learning which inputs shrink
+        expected, idx = self.input_selection(full)
         if got != expected:
             raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
+        return idx
 
 # %% ../nbs/00a_slimmable.ipynb #7757dfdb
 class SlimConv2d(SlimMixin, nn.Conv2d):
-    "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading channels at `width`."
+    "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading (or traced) channels at `width`."
     def forward(self, x):
         cin, g = x.shape[1], self.groups
         if self.width >= 1 and cin == self.in_channels: return super().forward(x)
-        self._check_in(cin, self.in_channels)
+        idx = self._check_in(cin, self.in_channels)
+        if idx is not None: return self._gathered(x, idx.to(x.device))
         if g == 1:
             groups = 1
             o = self.active(self.out_channels) if self.slim_out else self.out_channels
@@ -109,25 +123,50 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             o = groups*opg
         w = sliced(self.weight, (slice(o), slice(cin//groups)), self.through_graph)
         b = None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph)
+        return self._conv(x, w, b, groups)
+
+    def _conv(self, x, w, b, groups:int):
         if self.padding_mode != 'zeros':
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return F.conv2d(x, w, b, self.stride, 0, self.dilation, groups)
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
 
+    def kept_groups_out(self, idx:torch.Tensor)->torch.Tensor:
+        "Output channels of a grouped conv whose kept inputs `idx` are whole groups: those of the same groups."
+        ipg, opg = self.in_channels//self.groups, self.out_channels//self.groups
+        first = idx[::ipg]//ipg
+        groups_of = lambda per: (first[:, None]*per + torch.arange(per, device=idx.device)).flatten()
+        whole = len(idx) % ipg == 0 and torch.equal(idx, groups_of(ipg))
+        if not whole:
+            raise RuntimeError(f"SlimConv2d '{self.slim_name}': its kept input channels are not whole groups of {ipg}.")
+        return groups_of(opg)
+
+    def _gathered(self, x, idx:torch.Tensor):
+        "The conv on input channels `idx` (not the leading ones): its weight gathered inside autograd."
+        if self.groups == 1:
+            o = self.active(self.out_channels) if self.slim_out else self.out_channels
+            w, b, groups = self.weight[:o].index_select(1, idx), None if self.bias is None else self.bias[:o], 1
+        else:
+            out = self.kept_groups_out(idx)
+            w, groups = self.weight.index_select(0, out), len(idx)//(self.in_channels//self.groups)
+            b = None if self.bias is None else self.bias.index_select(0, out)
+        return self._conv(x, w, b, groups)
+
 # %% ../nbs/00a_slimmable.ipynb #50a32ed8
 class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
-    "`nn.BatchNorm2d` that normalises the leading channels it receives, with the matching slice of its state."
+    "`nn.BatchNorm2d` that normalises the (leading or traced) channels it receives, with the matching state."
     def forward(self, x):
         c = x.shape[1]
         if c == self.num_features: return super().forward(x)
-        self._check_in(c, self.num_features)
-        # the same logic as nn.BatchNorm2d.forward, on the first `c` channels
+        idx = self._check_in(c, self.num_features)
+        # the same logic as nn.BatchNorm2d.forward, on the first `c` channels (or on the channels `idx`)
         eaf = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             eaf = 1.0/float(self.num_batches_tracked) if self.momentum is None else self.momentum
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_buf = self.running_mean is not None and (not self.training or self.track_running_stats)
+        if idx is not None: return self._gathered(x, idx.to(x.device), bn_training, use_buf, eaf)
         idx = (slice(c),)
         running_mean = self.running_mean[:c] if use_buf else None
         running_var = self.running_var[:c] if use_buf else None
@@ -135,29 +174,43 @@ class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
         bias = None if self.bias is None else sliced(self.bias, idx, self.through_graph)
         return F.batch_norm(x, running_mean, running_var, weight, bias, bn_training, eaf, self.eps)
 
+    def _gathered(self, x, idx:torch.Tensor, bn_training:bool, use_buf:bool, eaf:float):
+        "BN on channels `idx`: gathered statistics (written back if they moved) and affine parameters."
+        mean, var = (self.running_mean[idx], self.running_var[idx]) if use_buf else (None, None)
+        weight = None if self.weight is None else self.weight.index_select(0, idx)
+        bias = None if self.bias is None else self.bias.index_select(0, idx)
+        out = F.batch_norm(x, mean, var, weight, bias, bn_training, eaf, self.eps)
+        if use_buf and bn_training:
+            with torch.no_grad(): self.running_mean[idx], self.running_var[idx] = mean, var
+        return out
+
 # %% ../nbs/00a_slimmable.ipynb #5ce624cb
 class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
-    "torchvision's `FrozenBatchNorm2d` (fixed statistics and affine buffers) on the leading channels it receives."
+    "torchvision's `FrozenBatchNorm2d` (fixed statistics and affine buffers) on the channels it receives."
     @property
     def num_features(self)->int: return self.weight.shape[0]
 
     def forward(self, x):
         c = x.shape[1]
         if c == self.num_features: return super().forward(x)
-        self._check_in(c, self.num_features)
+        idx = self._check_in(c, self.num_features)
+        keep = slice(c) if idx is None else idx.to(x.device)
         buffers = (self.weight, self.bias, self.running_mean, self.running_var)
-        w, b, mean, var = (t[:c].reshape(1, -1, 1, 1) for t in buffers)
+        w, b, mean, var = (t[keep].reshape(1, -1, 1, 1) for t in buffers)
         scale = w*(var + self.eps).rsqrt()
         return x*scale + (b - mean*scale)
 
 # %% ../nbs/00a_slimmable.ipynb #0ca31638
 class SlimLinear(SlimMixin, nn.Linear):
-    "`nn.Linear` that uses its leading input features and, unless it is the classifier, its leading outputs."
+    "`nn.Linear` on its leading (or traced) input features and, unless it is the classifier, its leading outputs."
     def forward(self, x):
         cin = x.shape[-1]
         o = self.active(self.out_features) if self.slim_out else self.out_features
         if cin == self.in_features and o == self.out_features: return super().forward(x)
-        self._check_in(cin, self.in_features)
+        idx = self._check_in(cin, self.in_features)
+        if idx is not None:
+            b = None if self.bias is None else self.bias[:o]
+            return F.linear(x, self.weight[:o].index_select(1, idx.to(x.device)), b)
         w = sliced(self.weight, (slice(o), slice(cin)), self.through_graph)
         return F.linear(x, w, None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph))
 
@@ -214,7 +267,13 @@ def full_channels(m:nn.Module # a conv, BN or linear layer
 def active_in_channels(m:SlimMixin # a slim layer
                       )->int:
     "Input channels slim layer `m` receives at its current width."
-    return m.active(full_channels(m)) if m.slim_in else full_channels(m)
+    return m.input_selection(full_channels(m))[0]
+
+def kept_inputs(m:SlimMixin # a slim layer
+               )->Union[slice, torch.Tensor]: # `slice(n)` for the leading `n` channels, else their indices
+    "The input channels slim layer `m` keeps at its current width, as an index into its full-width input."
+    n, idx = m.input_selection(full_channels(m))
+    return slice(n) if idx is None else idx
 
 def active_out_channels(layer:nn.Module # an `nn.Conv2d` or `nn.Linear`, slimmed or not
                        )->int: # output channels (or features) it produces at its current width

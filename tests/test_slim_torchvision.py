@@ -1,7 +1,14 @@
-"`slim` on the torchvision models the library promises to support: exact at width 1.0, `extract` matches at smaller widths."
-import copy, subprocess, sys, pytest, torch, torchvision
+"""`slim` on the torchvision models the library promises to support: exact at width 1.0, `extract` matches at smaller
+widths; the families slimmed along traced channel dependencies (concatenation, flatten) match their masked-channel
+reference; and a sweep of the whole classification zoo (`python tests/test_slim_torchvision.py` prints its counts)."""
+import copy, os, subprocess, sys, pytest, torch, torchvision
 from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
+from gradaug.slimmable import kept_inputs
 from gradaug.core import GradAug
+
+ZOO = sorted(torchvision.models.list_models(module=torchvision.models))
+SIZE = {'inception_v3': 80}   # the smallest input each model accepts, where 64x64 is too small
+SLOW = os.environ.get('GRADAUG_SLOW') is None
 
 ARCHS = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnext50_32x4d', 'mobilenet_v2']
 
@@ -65,14 +72,14 @@ def _fingerprint(model, x):
                 training=[l.training for l in model.modules()],
                 state={k: v.clone() for k, v in model.state_dict().items()}, out=out)
 
-def test_refused_densenet_is_left_as_it_was():
+def test_refused_shufflenet_is_left_as_it_was():
     torch.manual_seed(0)
-    m, x = torchvision.models.densenet121(num_classes=10), torch.randn(2, 3, 64, 64)
+    m, x = torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(2, 3, 64, 64)
     before = _fingerprint(m, x)
     with pytest.raises(ValueError) as refused: slim(m)
     after = _fingerprint(m, x)
     msg = str(refused.value)
-    assert "layer 'features.denseblock1.denselayer4.norm1' (BatchNorm2d)" in msg
+    assert "cannot slim ShuffleNetV2: layer 'stage2.1.branch2.0' (Conv2d)" in msg
     assert 'every width below 1' in msg and '0.77' not in msg
     assert refused.value.__cause__ is None and refused.value.__suppress_context__   # no inner message citing a width
     assert not slim_layers(m)
@@ -111,3 +118,104 @@ print(at_assignment, layout() - at_assignment)
 def test_grad_layout_warning_comes_from_backward(mode, warned):
     "The warning is raised by backward (AccumulateGrad), not by the assignment, and `quiet_grad_layout` silences it."
     assert _fresh_python(LAYOUT_PROBE, mode) == warned
+
+# ---------------------------------------------------------------- families slimmed along traced channel dependencies
+TRACED = ['densenet121', 'googlenet', 'squeezenet1_1', 'vgg11', 'alexnet', 'inception_v3']
+
+def build(name:str)->torch.nn.Module:
+    kw = dict(num_classes=10)
+    if name in ('googlenet', 'inception_v3'): kw.update(aux_logits=False, init_weights=False)
+    return getattr(torchvision.models, name)(**kw)
+
+@pytest.fixture(scope='module', params=TRACED)
+def traced(request):
+    torch.manual_seed(0)
+    size = SIZE.get(request.param, 64)
+    ref = build(request.param).eval()
+    return request.param, ref, slim(copy.deepcopy(ref), example=torch.zeros(1, 3, size, size)), size
+
+def masked_output(model, x, w):
+    "The full network's eval output with every channel a sub-network at width `w` drops zeroed at every layer's input."
+    with width(model, w): keep = {m: kept_inputs(m) for m in slim_layers(model)}
+    def zero(m, args):
+        t, dim = args[0], -1 if isinstance(m, torch.nn.Linear) else 1
+        mask = torch.zeros(t.shape[dim]); mask[keep[m]] = 1
+        shape = [1]*t.dim(); shape[dim] = -1
+        return (t*mask.view(shape),)
+    hooks = [m.register_forward_pre_hook(zero) for m in slim_layers(model)]
+    try:
+        with torch.no_grad(), width(model, 1.0): return model.eval()(x)
+    finally:
+        for h in hooks: h.remove()
+
+def test_traced_width_one_is_bit_identical(traced):
+    name, ref, m, size = traced
+    assert list(ref.state_dict()) == list(m.state_dict())
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad(): assert torch.equal(ref(x), m.eval()(x))
+    assert any(l.in_map is not None for l in slim_layers(m))     # it really is traced
+
+@pytest.mark.parametrize('w', [0.9, 0.6])
+def test_traced_matches_masked_reference_and_extract(traced, w):
+    name, ref, m, size = traced
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad(), width(m.eval(), w): sub = m(x)
+    torch.testing.assert_close(sub, masked_output(m, x, w), rtol=1e-5, atol=1e-5)
+    small = extract(m, w).eval()
+    assert not slim_layers(small)
+    with torch.no_grad(): torch.testing.assert_close(small(x), sub, rtol=1e-5, atol=1e-5)
+    n = lambda net: sum(p.numel() for p in net.parameters())
+    assert n(small) < n(m)
+
+def test_traced_gradaug_step(traced):
+    name, ref, m, size = traced
+    m = copy.deepcopy(m).train()
+    full_only = copy.deepcopy(m)
+    x, y = torch.randn(4, 3, size, size), torch.tensor([1, 2, 3, 4])
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    GradAug(m, n=2, alpha=0.6).step(x, y, torch.nn.CrossEntropyLoss(), widths=[0.8, 0.6])
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    opt.step()
+    with torch.no_grad(): full_only(x)                            # the BN rule: only the full network moves BN buffers
+    buffers = dict(full_only.named_buffers())
+    for k, b in m.named_buffers(): assert torch.equal(b, buffers[k]), k
+
+@pytest.mark.skipif(SLOW, reason='the whole zoo takes minutes: GRADAUG_SLOW=1 runs it')
+def test_zoo_sweep():
+    outcomes = sweep()
+    crashed = {n: d for n, (o, d) in outcomes.items() if o == 'crashed'}
+    assert not crashed, crashed
+    assert sum(o == 'works' for o, _ in outcomes.values()) >= 45
+
+# ---------------------------------------------------------------- the torchvision classification zoo
+
+def zoo_outcome(name:str, w:float=0.6)->tuple:
+    "('works' | 'refused' | 'crashed', detail) for `slim` on torchvision's `name`: works = slims, extracts, and matches."
+    from gradaug.depgraph import check_masked
+    torch.manual_seed(0)
+    kw = dict(num_classes=10)
+    if name in ('googlenet', 'inception_v3'): kw.update(aux_logits=False, init_weights=False)
+    size = SIZE.get(name, 64)
+    m = getattr(torchvision.models, name)(**kw).eval()
+    x = torch.randn(2, 3, size, size)
+    try: slim(m, example=torch.zeros(1, 3, size, size))
+    except (ValueError, TypeError) as e: return 'refused', str(e)
+    except Exception as e: return 'crashed', f'slim: {type(e).__name__}: {e}'
+    try:
+        check_masked(m, x, w)
+        small = extract(m, w).eval()
+        with torch.no_grad(), width(m, w): torch.testing.assert_close(small(x), m(x), rtol=1e-4, atol=1e-4)
+    except Exception as e: return 'crashed', f'{type(e).__name__}: {e}'
+    return 'works', ''
+
+def sweep(names=ZOO)->dict:
+    "Outcomes of `zoo_outcome` for `names`, with their counts printed."
+    outcomes = {}
+    for n in names:
+        outcomes[n] = zoo_outcome(n)
+        print(f'{n:24s} {outcomes[n][0]:8s} {outcomes[n][1][:150]}', flush=True)
+    counts = {k: sum(o == k for o, _ in outcomes.values()) for k in ('works', 'refused', 'crashed')}
+    print(f"torchvision zoo: {counts['works']} work, {counts['refused']} refused, {counts['crashed']} crashed")
+    return outcomes
+
+if __name__ == '__main__': sweep(sys.argv[1:] or ZOO)
