@@ -13,7 +13,7 @@ from torch import nn
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .errors import CheckpointError, ConfigError, run_command
-from .config import config_dict, frozen_config, run_errors, settings, validate
+from .config import RunConfig, config_class, config_dict, frozen_config, settings
 from .runtime import Runtime, select_runtime, apply_runtime
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
 from .train import Trainer, build_scheduler
@@ -30,11 +30,12 @@ __all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'Detec
 
 # %% ../nbs/19_detect.ipynb #2bdb83ef
 @frozen_config
-class DetectConfig:
+@config_class(name='detect_digits', batch_size=4, eval_batch_size=8, lr=0.01, nesterov=False, weight_decay=1e-4,
+              warmup_epochs=1.0, channels_last=False, cudnn_benchmark=False)   # images vary in size: no autotuning
+class DetectConfig(RunConfig):
     "Every setting of a detection run (`gradaug-detect`), checked when created; `cfg.replace(key=value)` gives a copy."
     kind, command, folder = 'detection', 'gradaug-detect', 'configs/detect'   # for messages; its shipped configs
-    def __init__(self,
-        name:str='detect_digits', # run name; the default run folder is runs/{name}-{timestamp}
+    def __init__(self, # its own settings; `RunConfig`'s come after them
         dataset:Literal['digits', 'coco']='digits', # digit canvases (offline, embedded MNIST digits) or COCO 2017
         data_root:str='data', # COCO: the folder holding coco/ (train2017/, val2017/ and annotations/)
         download:bool=False, # COCO cannot be downloaded by torchvision: kept false, it is refused with a hint
@@ -49,47 +50,20 @@ class DetectConfig:
         frozen_bn:bool=False, # FrozenBatchNorm2d in the backbone (torchvision's choice for pretrained backbones)
         proposals:int=50, # RPN proposals kept per image (before and after NMS); 0: torchvision's 2000/1000, >= 0
         rois_per_image:int=16, # ROIs sampled per image to train the box head (torchvision: 512), >= 1
-        init:str='', # backbone weights from a classification checkpoint or run folder (ResNet); '' starts from scratch
-        epochs:int=5, # training epochs, >= 1
-        steps_per_epoch:int=0, # batches per epoch; 0 is one pass over the training set, >= 0
-        batch_size:int=4, # training batch size (images per step), >= 1
-        eval_batch_size:int=8, # test batch size, >= 1
-        lr:float=0.01, # base learning rate, > 0
-        momentum:float=0.9, # SGD momentum, in [0, 1)
-        nesterov:bool=False, # Nesterov momentum (needs momentum > 0)
-        scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)
-        weight_decay:float=1e-4, # L2 penalty on every trained parameter, >= 0
         clip_grad:float=10.0, # clip the gradients' global norm to this before each step; 0: no clipping, >= 0
-        schedule:Literal['cosine', 'multistep']='cosine', # per-iteration cosine decay to 0, or steps at `milestones`
-        milestones:list[int]=(), # multistep: epochs after which the lr is multiplied by `gamma`
-        gamma:float=0.1, # multistep: the factor, in (0, 1]
-        warmup_epochs:float=1.0, # linear warmup of the lr over this many epochs, >= 0
         n:int=3, # sub-networks per step; 0 is plain detection training (the baseline), >= 0
         alpha:float=0.9, # smallest sub-network width, in (0, 1]
         divisor:int=1, # active channel counts are multiples of this, >= 1
         sizes:Optional[list[int]]=None, # sub-networks' min_size values; null: min_size x (224, 192, 160, 128)/224, >= 1
         distill:Optional[Literal['fpn']]=None, # sub-networks' loss: null: ground truth; 'fpn': + FPN distance
-        seed:int=0, # seeds the initialisation, the data order and every random draw of the run
-        device:str='auto', # 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'
-        amp:Literal['auto', 'bf16', 'fp16', 'off']='auto', # autocast; 'auto' is bf16 (else fp16) on CUDA, off on CPU
-        channels_last:bool=False, # channels-last memory format on CUDA
-        cudnn_benchmark:bool=False, # cuDNN autotuning on CUDA (image sizes vary, so it seldom pays)
-        workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
-        threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
-        out:str='', # run folder; '' gives runs/{name}-{timestamp}
-        resume:str='', # run folder to continue; '': a new run; 'auto': out, if it has a checkpoint
-        checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0
-        progress:bool=True, # show a progress bar
-    ):
-        for key, value in dict(locals()).items():
-            if key != 'self': object.__setattr__(self, key, value)
-        validate(self, _detect_errors)
+    ): ...   # replaced by `config_class`: every setting as a keyword, checked
+    def errors(self)->list: return _detect_errors(self)   # the checks across its own settings (below)
 
 # %% ../nbs/19_detect.ipynb #aaf47fd8
 _ARCH = re.compile(r'(fasterrcnn|maskrcnn)_resnet(18|34|50)_fpn')
 
 def _detect_errors(c:DetectConfig)->list:
-    "Problems no single detection setting shows, and those it shares with `TrainConfig` (device, schedule, folder)."
+    "Problems no single detection setting shows (the run settings' are `run_errors`')."
     errs = []
     def need(ok, msg):
         if not ok: errs.append(msg)
@@ -99,7 +73,7 @@ def _detect_errors(c:DetectConfig)->list:
     need(not c.download, "download=true: torchvision cannot download COCO; put train2017/, val2017/ and "
                          "annotations/ under data_root")
     need(c.n > 0 or c.distill is None, f"distill={c.distill!r} needs sub-networks (n >= 1)")
-    return errs + run_errors(c)
+    return errs
 
 # %% ../nbs/19_detect.ipynb #6812ac04
 def detection_datasets(cfg:DetectConfig)->tuple:
