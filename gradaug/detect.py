@@ -14,19 +14,18 @@ from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .errors import CheckpointError, ConfigError, run_command
 from .config import RunConfig, config_class, config_dict, frozen_config, settings
-from .runtime import Runtime, select_runtime, apply_runtime
+from .runtime import Runtime
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
-from .train import Trainer, build_scheduler
-from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
-                                 lr_scale, primary_log, rank, shard_loaders, whole_test_set,
-                                 wrap_model)
+from .task import Task
+from .train import Trainer, run
+from .distributed import gather_objects, shard_loaders, whole_test_set
 from .cli import take_debug, train_command
 from .detection import DetectionGradAug, build_detector, load_backbone
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0
-__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectTrainer', 'clip_gradients', 'train_detector',
-           'load_detector', 'detect_main']
+__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectionTask', 'DetectTrainer', 'clip_gradients',
+           'train_detector', 'load_detector', 'detect_main']
 
 # %% ../nbs/19_detect.ipynb #2bdb83ef
 @frozen_config
@@ -93,62 +92,52 @@ def build_detection_model(cfg:DetectConfig, num_classes:int)->nn.Module:
     return model
 
 # %% ../nbs/19_detect.ipynb #22e88fd0
-class DetectTrainer(Trainer):
-    "`gradaug.train.Trainer` for a detector: `DetectionGradAug.step` per batch, box (and mask) mAP per epoch."
-    def __init__(self, cfg:DetectConfig,
-                 runtime:Runtime=None, # where and how to compute (default: `select_runtime(cfg)`, not applied)
-                 log=print # where messages go
-                ):
-        self.cfg, self.log = cfg, primary_log(log)
-        self.runtime = select_runtime(cfg) if runtime is None else runtime
-        self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
-        train, test = detection_datasets(cfg)
-        self.num_classes, self.in_chans = train.num_classes, 3
-        self.train_loader, self.test_loader = shard_loaders(   # this rank's shards (the loaders in one process)
-            detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, workers=self.runtime.workers,
-                             steps_per_epoch=cfg.steps_per_epoch),
-            detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=self.runtime.workers),
-            cfg.steps_per_epoch)
-        self.steps_per_epoch = len(self.train_loader)
-        self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
-        self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
-        self.model = self._build_model().to(self.device)
-        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)   # sub-networks: the same on every rank
-        self.gradaug = DetectionGradAug(wrap_model(self.model, self.device), n=cfg.n, alpha=cfg.alpha,
-                                        generator=self.aug_generator, distill=cfg.distill, divisor=cfg.divisor,
-                                        sizes=cfg.sizes)
-        trained = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(trained, lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum,
-                                         nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
-        self._start()
-
-    @property
-    def generators(self)->dict:
-        return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
-                    test_loader=self.test_loader.generator)
+class DetectionTask(Task):
+    "A torchvision detector with GradAug: `DetectionGradAug.step` per batch, box (and mask) mAP per epoch."
+    summary_metrics = dict(box_map='box_map', box_map_50='box_map_50', mask_map='mask_map')
     @property
     def has_masks(self)->bool: return self.cfg.arch.startswith('maskrcnn')
-    summary_metrics = dict(box_map='box_map', box_map_50='box_map_50', mask_map='mask_map')   # `Trainer.summary`'s
 
-    def __repr__(self):
-        return (f"DetectTrainer({self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}, "
-                f"device={self.device}, amp={self.amp_dtype}, run_dir='{self.run_dir}')")
+class DetectTrainer(Trainer):
+    "`gradaug.train.Trainer` over a `DetectionTask`."
+    def __init__(self, cfg:DetectConfig,
+                 runtime:Runtime=None, # where and how to compute (default: select_runtime(cfg), not applied)
+                 log=print # where messages go
+                ): super().__init__(cfg, runtime, log, task=DetectionTask)
+
+# %% ../nbs/19_detect.ipynb #c2af54f2
+@patch
+def loaders(self:DetectionTask)->tuple:
+    "This process's shards of the detection loaders (the loaders themselves in one process)."
+    cfg, workers = self.cfg, self.runtime.workers
+    train, test = detection_datasets(cfg)
+    self.num_classes = train.num_classes
+    return shard_loaders(detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, workers=workers,
+                                          steps_per_epoch=cfg.steps_per_epoch),
+                         detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=workers),
+                         cfg.steps_per_epoch)
+
+@patch
+def new_model(self:DetectionTask)->nn.Module: return build_detection_model(self.cfg, self.num_classes)
+@patch
+def model_info(self:DetectionTask)->dict: return dict(num_classes=self.num_classes, in_chans=3)
+@patch
+def new_gradaug(self:DetectionTask, model:nn.Module, generator:torch.Generator)->DetectionGradAug:
+    cfg = self.cfg
+    return DetectionGradAug(model, n=cfg.n, alpha=cfg.alpha, generator=generator, distill=cfg.distill,
+                            divisor=cfg.divisor, sizes=cfg.sizes)
+@patch
+def describe(self:DetectionTask)->str:
+    return f"{self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}"
 
 # %% ../nbs/19_detect.ipynb #473c44d1
 @patch
-def _build_model(self:DetectTrainer)->nn.Module:
-    "The config's detector, initialised from `cfg.seed`; with `cfg.init`, its backbone from that checkpoint."
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(self.cfg.seed)
-        model = build_detection_model(self.cfg, self.num_classes)
-    if self.cfg.init and not self.cfg.resume:
-        try: missing, unexpected = load_backbone(model, self.cfg.init)
-        except ValueError as e: raise CheckpointError(f"init={self.cfg.init}: {e}") from None
-        self.log(f"backbone from {self.cfg.init}: {len(missing)} missing keys{_some(missing)}, "
-                 f"{len(unexpected)} unexpected{_some(unexpected)}")
-    return model
+def load_init(self:DetectionTask, model:nn.Module, path:str):
+    "The backbone of `model` from the classification checkpoint at `path`, saying which keys did not fit."
+    try: missing, unexpected = load_backbone(model, path)
+    except ValueError as e: raise CheckpointError(f"init={path}: {e}") from None
+    self.log(f"backbone from {path}: {len(missing)} missing keys{_some(missing)}, "
+             f"{len(unexpected)} unexpected{_some(unexpected)}")
 
 def _some(keys:list)->str: return f" ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})" if keys else ''
 
@@ -169,37 +158,24 @@ def _to(target:dict, device:torch.device)->dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
 
 @patch
-def _step(self:DetectTrainer, images:list, targets:list)->tuple:
-    "One detection GradAug step and one optimizer step; (full-network loss, summed sub-network loss, 0)."
-    images = [image.to(self.device, non_blocking=True) for image in images]
-    targets = [_to(t, self.device) for t in targets]
-    self.optimizer.zero_grad(set_to_none=True)
-    res = self.gradaug.step(images, targets, scaler=self.scaler, amp_dtype=self.amp_dtype)
-    loss, sub = float(res.loss), float(sum(res.sub_losses))
-    if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
-    clip_gradients(self.optimizer, self.cfg.clip_grad, self.scaler)
-    self._optimizer_step()
-    return loss, sub, 0.
+def step(self:DetectionTask, images:list, targets:list)->tuple:
+    "One detection GradAug step: (StepResult, full-network loss, summed sub-network loss, 0)."
+    device, t = self.runtime.device, self.trainer
+    images = [image.to(device, non_blocking=True) for image in images]
+    targets = [_to(target, device) for target in targets]
+    res = t.gradaug.step(images, targets, scaler=t.scaler, amp_dtype=t.amp_dtype)
+    return res, float(res.loss), float(sum(res.sub_losses)), 0.
 
 @patch
-def _postfix(self:DetectTrainer, n0:float, t0:float)->dict:
-    "The `Trainer`'s progress figures with the sub-networks' running loss in place of the accuracy."
-    figures = Trainer._postfix(self, n0, t0)
-    del figures['acc']
-    return dict(figures, sub=f"{self.running['sub_loss'] / self.running['images']:.3f}")
-
+def before_update(self:DetectionTask): clip_gradients(self.trainer.optimizer, self.cfg.clip_grad, self.trainer.scaler)
 @patch
-def train_epoch(self:DetectTrainer)->dict:
-    "The `Trainer`'s epoch, without its accuracy column (a detector has none)."
-    row = Trainer.train_epoch(self)
-    del row['train_acc']
-    return row
+def postfix(self:DetectionTask, sums:dict)->dict: return dict(sub=f"{sums['sub_loss'] / sums['images']:.3f}")
 
 # %% ../nbs/19_detect.ipynb #247e2cee
 @patch
-def evaluate(self:DetectTrainer)->dict:
+def evaluate(self:DetectionTask, model:nn.Module, loader)->dict:
     "Box (and mask) mAP of the detector on the test set (torchmetrics' `MeanAveragePrecision`)."
-    return evaluate_detection(self.model, self.test_loader, gather=gather_objects)   # each rank its shard, mAP of all
+    return evaluate_detection(model, loader, gather=gather_objects)   # each rank its shard, mAP of all
 
 def _metric(test:dict, name:str, iou_type:str='bbox'):
     "`test[name]`, also under torchmetrics' prefixed names (bbox_map, segm_map, ...); None if absent."
@@ -208,14 +184,14 @@ def _metric(test:dict, name:str, iou_type:str='bbox'):
     return None
 
 @patch
-def _test_columns(self:DetectTrainer, test:dict)->dict:
+def columns(self:DetectionTask, test:dict)->dict:
     "The history columns of an `evaluate` result: box mAP, box mAP@0.5 (and mask mAP, mask mAP@0.5)."
     cols = dict(box_map=_metric(test, 'map'), box_map_50=_metric(test, 'map_50'))
     if self.has_masks: cols.update(mask_map=_metric(test, 'map', 'segm'), mask_map_50=_metric(test, 'map_50', 'segm'))
     return cols
 
 @patch(as_prop=True)
-def plot_panels(self:DetectTrainer)->tuple:
+def plot_panels(self:DetectionTask)->tuple:
     maps = (('box_map', 'box mAP'), ('box_map_50', 'box mAP@0.5'))
     if self.has_masks: maps += (('mask_map', 'mask mAP'),)
     return (('summed detection losses', (('train_loss', 'full network'), ('train_sub_loss', 'sub-networks'))),
@@ -223,14 +199,14 @@ def plot_panels(self:DetectTrainer)->tuple:
 
 # %% ../nbs/19_detect.ipynb #d7ffad60
 @patch
-def run_warnings(self:DetectTrainer)->list:
+def warnings(self:DetectionTask, history:list)->list:
     "A final box mAP of 0, in a sentence that says what to try."
-    h = self.history
+    h = history
     if not h or h[-1]['box_map'] > 0: return []
     return ["the final box mAP is 0: the detector finds nothing yet; train longer (epochs=), or try a lower lr"]
 
 @patch
-def _epoch_text(self:DetectTrainer, row:dict)->str:
+def epoch_text(self:DetectionTask, row:dict)->str:
     "The line logged after an epoch."
     mask = f", mask mAP {row['mask_map']:.3f}" if row.get('mask_map') is not None else ''
     return (f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f} (sub-networks "
@@ -238,21 +214,16 @@ def _epoch_text(self:DetectTrainer, row:dict)->str:
             f"{row['images_per_s']:.1f} img/s, {row['epoch_s']:.1f}s")
 
 @patch
-def data_summary(self:DetectTrainer)->str:
+def data_summary(self:DetectionTask)->str:
     "The training and test images of the run (under torchrun: per process per step, and the whole test set)."
-    return (f"data: {self.cfg.dataset}, {len(self.train_loader.dataset):,} training images, {self.cfg.batch_size} "
-            f"per step, {self.steps_per_epoch} steps per epoch; {len(whole_test_set(self.test_loader)):,} test images")
+    t = self.trainer
+    return (f"data: {self.cfg.dataset}, {len(t.train_loader.dataset):,} training images, {self.cfg.batch_size} "
+            f"per step, {t.steps_per_epoch} steps per epoch; {len(whole_test_set(t.test_loader)):,} test images")
 
 # %% ../nbs/19_detect.ipynb #3841cc21
 def train_detector(cfg:DetectConfig, log=print)->dict:
-    "Apply `cfg`'s runtime (joining torchrun's process group if any), build a `DetectTrainer`, fit it; its summary."
-    with distributed_session(cfg, select_runtime(cfg)) as runtime:
-        apply_runtime(runtime, cfg.seed + rank())   # each rank its own RPN/ROI sampling
-        trainer = DetectTrainer(elastic_config(cfg), runtime, log=log)   # resume=auto: continue out= if it has a run
-        trainer.log(repr(trainer))
-        trainer.log(batch_text(cfg))
-        trainer.log(trainer.data_summary())
-        return trainer.fit()
+    "`gradaug.train.run` a detection config: what `gradaug-detect` does."
+    return run(cfg, DetectionTask, log)
 
 def load_detector(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-detect
                   device='cpu' # where to put the model
