@@ -3,7 +3,7 @@
 With `cudnn.benchmark = True`, cuDNN times several algorithms the first time it sees a convolution shape (channels,
 input size, kernel, stride, batch, dtype, layout) and caches the winner. GradAug changes the shapes every step: each
 sub-network has a random width (its active channels) and a random input size. This script replays the trainer's own
-random draws (the `GradAug` object that `gradaug.train.build_gradaug` builds, with the trainer's generator, seed + 1)
+random draws (the `GradAug` object that `gradaug.classify.build_gradaug` builds, with the trainer's generator, seed + 1)
 for a paper recipe, runs each distinct (width, size) once through the model on PyTorch's `meta` device (shapes
 only, no arithmetic), records every convolution's shape with forward hooks, and counts per epoch:
 
@@ -19,7 +19,8 @@ import argparse, json, platform, time
 from pathlib import Path
 import torch
 from gradaug.config import load_config
-from gradaug.train import build_gradaug, build_model
+from gradaug.classify import build_gradaug
+from gradaug.config import build_model
 from gradaug.slim import active_channels, width
 
 RECIPES = dict(cifar='cifar100_wrn28_10_gradaug', imagenet='imagenet_resnet50_gradaug')

@@ -18,56 +18,32 @@ from .data import DATASETS
 from .errors import ConfigError
 
 # %% auto #0
-__all__ = ['DEFAULT_SIZES', 'RESUMABLE_KEYS', 'TrainConfig', 'settings', 'yaml_value', 'settings_table', 'run_errors', 'validate',
-           'config_dict', 'frozen_config', 'list_configs', 'config_path', 'parse_overrides', 'load_config',
-           'save_config', 'resume_config', 'build_model']
+__all__ = ['DEFAULT_SIZES', 'RUN_SETTINGS', 'RESUMABLE_KEYS', 'RunConfig', 'declared', 'settings', 'yaml_value', 'settings_table',
+           'config_class', 'TrainConfig', 'run_errors', 'validate', 'config_dict', 'frozen_config', 'list_configs',
+           'config_path', 'parse_overrides', 'load_config', 'save_config', 'resume_config', 'build_model']
 
 # %% ../nbs/08_config.ipynb #8c4c99e7
 DEFAULT_SIZES = {name: list(d.scale_sizes) for name, d in DATASETS.items()}   # from the dataset registry
 
-# %% ../nbs/08_config.ipynb #b1748d7f
-class TrainConfig:
-    "Every setting of a training run, checked when created; `cfg.replace(key=value)` gives a changed copy."
-    kind, command, folder = 'training', 'gradaug-train', 'configs'   # for messages; where its shipped configs are
+# %% ../nbs/08_config.ipynb #7369c4f7
+class RunConfig:
+    "The settings every run has, declared once: run folder, schedule, optimizer, seed, runtime, checkpoints."
+    kind, command, folder = 'run', 'gradaug-train', 'configs'   # for messages; where its shipped configs are
     def __init__(self,
-        name:str='digits', # run name; the default run folder is runs/{name}-{timestamp}
-        dataset:Literal[tuple(DATASETS)]='digits', # what to train and test on
-        data_root:str='data', # dataset folder (ImageNet: the folder holding train/ and val/)
-        download:bool=False, # let torchvision download CIFAR or STL-10
-        augment:bool=True, # the dataset's standard training augmentation
-        low_labels:Optional[int]=None, # keep only this many class-balanced training labels (Table 10), >= 1
-        semi:bool=False, # GradAug-semi (Table 10): sub-networks also learn from unlabelled images
-        unlabelled_ratio:float=1.0, # semi: unlabelled images per labelled one in each step, > 0
-        semi_temperature:float=1.0, # semi: soft targets are softmax(full-network logits / this); < 1 sharpens, > 0
-        semi_threshold:float=0.0, # semi: skip unlabelled images less confident than this (beyond the paper), in [0, 1)
-        semi_bn_update:bool=False, # semi: the full network's unlabelled pass updates BN running statistics
-        semi_rampup:float=0.0, # semi: epochs to ramp the unlabelled loss weight up 0 -> 1 (beyond the paper), >= 0
-        model:str='wrn10_1', # a name in `gradaug.models.MODELS`, or wrn{depth}_{k}
-        init:str='', # start from the weights of this checkpoint or run folder (fine-tuning); '' trains from scratch
+        name:str='run', # run name; the default run folder is runs/{name}-{timestamp}
+        init:str='', # start from the weights of this checkpoint or run folder (a detector: its backbone's); '': none
         epochs:int=5, # training epochs, >= 1
         steps_per_epoch:int=0, # batches per epoch; 0 is one pass over the training set, >= 0
-        batch_size:int=64, # training batch size, >= 1
+        batch_size:int=64, # training batch size (images per step), >= 1
         eval_batch_size:int=500, # test batch size, >= 1
         lr:float=0.1, # base learning rate, > 0
         momentum:float=0.9, # SGD momentum, in [0, 1)
         nesterov:bool=True, # Nesterov momentum (needs momentum > 0)
-        weight_decay:float=5e-4, # L2 penalty on every parameter, >= 0
+        weight_decay:float=5e-4, # L2 penalty on every trained parameter, >= 0
         schedule:Literal['cosine', 'multistep']='cosine', # per-iteration cosine decay to 0, or steps at `milestones`
         milestones:list[int]=(), # multistep: epochs after which the lr is multiplied by `gamma`
         gamma:float=0.1, # multistep: the factor, in (0, 1]
         warmup_epochs:float=0.0, # linear warmup of the lr over this many epochs, >= 0
-        n:int=3, # sub-networks per step; 0 is plain training (the baseline), >= 0
-        alpha:float=0.8, # smallest sub-network width; 1.0 with n > 0 is the RandScale-only ablation, in (0, 1]
-        subnet:Literal['width', 'depth']='width', # narrower sub-networks (the paper's) or shallower ones (Table 6)
-        p_last:float=0.5, # depth sub-networks: survival probability of the last block, in [0, 1]
-        divisor:int=1, # active channel counts are multiples of this (1: the authors' rule), >= 1
-        transform:Literal['scale', 'rotation', 'scale_rotation', 'none']='scale', # what the sub-networks see
-        sizes:Optional[list[int]]=None, # random-scale sizes in pixels; null: the dataset's `DEFAULT_SIZES`, >= 1
-        base_aug:Literal['none', 'cutmix', 'mixup']='none', # batch mixing first: cutmix (GradAug†), mixup (GradAug*)
-        cutmix_alpha:float=1.0, # CutMix's Beta(alpha, alpha), > 0
-        cutmix_p:float=0.5, # probability of CutMixing a batch, in [0, 1]
-        mixup_alpha:float=1.0, # Mixup's Beta(alpha, alpha), > 0
-        mixup_p:float=1.0, # probability of Mixing a batch, in [0, 1]
         seed:int=0, # seeds the initialisation, the data order and every random draw of the run
         device:str='auto', # 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'
         amp:Literal['auto', 'bf16', 'fp16', 'off']='auto', # autocast; 'auto' is bf16 (else fp16) on CUDA, off on CPU
@@ -80,20 +56,28 @@ class TrainConfig:
         checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0
         scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)
         progress:bool=True, # show a progress bar
-    ):
-        for key, value in dict(locals()).items():
-            if key != 'self': object.__setattr__(self, key, value)
-        validate(self)
+    ): ...   # a declaration: a config class (`TrainConfig`, `DetectConfig`) is built from it by `config_class`
+    def errors(self)->list: return []   # a config class's checks across its own settings
+
+# %% ../nbs/08_config.ipynb #f4e55cce
+def declared(f # a function (or `__init__`) whose parameters are settings, each with a type, default and comment
+            )->dict:
+    "Setting name -> (type, default, description), read from a documented signature."
+    hints, docs = get_type_hints(f), docments(f)
+    params = [p for p in inspect.signature(f).parameters.values() if p.name != 'self']
+    return {p.name: (hints[p.name], p.default, docs[p.name]) for p in params}
+
+RUN_SETTINGS = declared(RunConfig.__init__)
 
 # %% ../nbs/08_config.ipynb #c85febcf
 @cache
-def settings(cls:type=None # a config class with a documented __init__ (None: TrainConfig)
+def settings(cls:type=None # a config class made by config_class, or RunConfig (None: TrainConfig)
             )->dict:
-    "Setting name -> (type, default, description), read from a config class's documented signature."
+    "Setting name -> (type, default, description): `name`, the class's own settings, then the other run settings."
     cls = cls or TrainConfig
-    hints, docs = get_type_hints(cls.__init__), docments(cls.__init__)
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return {p.name: (hints[p.name], p.default, docs[p.name]) for p in params}
+    if cls is RunConfig: return dict(RUN_SETTINGS)
+    run = {k: (hint, cls.run_defaults.get(k, d), doc) for k, (hint, d, doc) in RUN_SETTINGS.items()}
+    return {'name': run.pop('name'), **cls.own_settings, **run}
 
 def _describe(hint)->str:
     "A type in a config's words: 'an int', 'one of ...', 'a list of ints or null'."
@@ -113,6 +97,69 @@ def settings_table(cls:type=None # a config class (None: TrainConfig)
     "The settings as a markdown table (setting, default, description)."
     rows = [f"| `{k}` | `{yaml_value(d)}` | {doc} |" for k, (hint, d, doc) in settings(cls).items()]
     return '\n'.join(['| setting | default | description |', '|---|---|---|'] + rows)
+
+# %% ../nbs/08_config.ipynb #167df9a1
+def _check_keys(d:dict, where:str, cls:type=None):
+    names = list(settings(cls))
+    for k in d:
+        if k not in names:
+            close = difflib.get_close_matches(str(k), names, n=1)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ''
+            raise ConfigError(f"unknown config key {k!r} in {where}{suggestion} Valid keys: {', '.join(names)}.")
+
+# %% ../nbs/08_config.ipynb #c07ae220
+def _set_and_check(self, **values):
+    "Every setting: given, else its default; then `validate`."
+    _check_keys(values, f"{type(self).__name__}()", type(self))
+    for key, (_, default, _) in settings(type(self)).items(): object.__setattr__(self, key, values.get(key, default))
+    validate(self)
+
+def config_class(**run_defaults # the class's defaults for `RunConfig` settings, where they differ
+                ):
+    "Decorate a `RunConfig` subclass whose `__init__` declares its own settings: it takes every setting as a keyword."
+    def make(cls:type)->type:
+        cls.own_settings, cls.run_defaults = declared(cls.__init__), run_defaults
+        if set(cls.own_settings) & set(RUN_SETTINGS) or set(run_defaults) - set(RUN_SETTINGS):
+            raise TypeError(f"{cls.__name__}: declare a run setting once, in RunConfig; give other defaults in "
+                            f"config_class(...)")
+        cls.__init__ = _set_and_check
+        cls.__signature__ = inspect.Signature([inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d,
+                                              annotation=hint) for k, (hint, d, _) in settings(cls).items()])
+        return cls
+    return make
+
+# %% ../nbs/08_config.ipynb #b1748d7f
+@config_class(name='digits')
+class TrainConfig(RunConfig):
+    "Every setting of a training run, checked when created; `cfg.replace(key=value)` gives a changed copy."
+    kind, command, folder = 'training', 'gradaug-train', 'configs'   # for messages; where its shipped configs are
+    def __init__(self, # its own settings; `RunConfig`'s come after them
+        dataset:Literal[tuple(DATASETS)]='digits', # what to train and test on
+        data_root:str='data', # dataset folder (ImageNet: the folder holding train/ and val/)
+        download:bool=False, # let torchvision download CIFAR or STL-10
+        augment:bool=True, # the dataset's standard training augmentation
+        low_labels:Optional[int]=None, # keep only this many class-balanced training labels (Table 10), >= 1
+        semi:bool=False, # GradAug-semi (Table 10): sub-networks also learn from unlabelled images
+        unlabelled_ratio:float=1.0, # semi: unlabelled images per labelled one in each step, > 0
+        semi_temperature:float=1.0, # semi: soft targets are softmax(full-network logits / this); < 1 sharpens, > 0
+        semi_threshold:float=0.0, # semi: skip unlabelled images less confident than this (beyond the paper), in [0, 1)
+        semi_bn_update:bool=False, # semi: the full network's unlabelled pass updates BN running statistics
+        semi_rampup:float=0.0, # semi: epochs to ramp the unlabelled loss weight up 0 -> 1 (beyond the paper), >= 0
+        model:str='wrn10_1', # a name in `gradaug.models.MODELS`, or wrn{depth}_{k}
+        n:int=3, # sub-networks per step; 0 is plain training (the baseline), >= 0
+        alpha:float=0.8, # smallest sub-network width; 1.0 with n > 0 is the RandScale-only ablation, in (0, 1]
+        subnet:Literal['width', 'depth']='width', # narrower sub-networks (the paper's) or shallower ones (Table 6)
+        p_last:float=0.5, # depth sub-networks: survival probability of the last block, in [0, 1]
+        divisor:int=1, # active channel counts are multiples of this (1: the authors' rule), >= 1
+        transform:Literal['scale', 'rotation', 'scale_rotation', 'none']='scale', # what the sub-networks see
+        sizes:Optional[list[int]]=None, # random-scale sizes in pixels; null: the dataset's `DEFAULT_SIZES`, >= 1
+        base_aug:Literal['none', 'cutmix', 'mixup']='none', # batch mixing first: cutmix (GradAug†), mixup (GradAug*)
+        cutmix_alpha:float=1.0, # CutMix's Beta(alpha, alpha), > 0
+        cutmix_p:float=0.5, # probability of CutMixing a batch, in [0, 1]
+        mixup_alpha:float=1.0, # Mixup's Beta(alpha, alpha), > 0
+        mixup_p:float=1.0, # probability of Mixing a batch, in [0, 1]
+    ): ...   # replaced by `config_class`: every setting as a keyword, checked
+    def errors(self)->list: return _combination_errors(self)   # the checks across its own settings (below)
 
 # %% ../nbs/08_config.ipynb #f040b728
 _NUM = r'(-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?)'
@@ -191,7 +238,7 @@ def _combination_errors(c:TrainConfig)->list:
         if not ok: errs.append(msg)
     need(c.model in MODELS or re.fullmatch(r'wrn\d+_\d+', c.model),
          f"model={c.model!r} is not one of {', '.join(MODELS)} (or wrn{{depth}}_{{k}})")
-    return errs + run_errors(c) + _semi_errors(c)
+    return errs + _semi_errors(c)
 
 def run_errors(c # a config with the settings every run has (device, optimizer, schedule, run folder)
               )->list: # the problems, one sentence each
@@ -211,11 +258,11 @@ def run_errors(c # a config with the settings every run has (device, optimizer, 
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 
-def validate(c, combination_errors:callable=None # the checks of c's class across settings (None: TrainConfig's)
-             ):
+def validate(c # a config: a RunConfig subclass made by config_class
+            ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
     errs = _type_errors(c)
-    if not errs: errs = _range_errors(c) + (combination_errors or _combination_errors)(c)
+    if not errs: errs = _range_errors(c) + run_errors(c) + c.errors()
     if errs: raise ConfigError(f"invalid {c.kind} config:\n  - " + "\n  - ".join(errs))
 
 # %% ../nbs/08_config.ipynb #aac34311
@@ -269,15 +316,6 @@ def frozen_config(cls:type # a config class: settings documented in its __init__
     return cls
 
 frozen_config(TrainConfig)
-
-# %% ../nbs/08_config.ipynb #167df9a1
-def _check_keys(d:dict, where:str, cls:type=None):
-    names = list(settings(cls))
-    for k in d:
-        if k not in names:
-            close = difflib.get_close_matches(str(k), names, n=1)
-            suggestion = f"; did you mean {close[0]!r}?" if close else ''
-            raise ConfigError(f"unknown config key {k!r} in {where}{suggestion} Valid keys: {', '.join(names)}.")
 
 # %% ../nbs/08_config.ipynb #6c10aa2b
 def _config_dir(cls:type=None)->Path: return Path(str(resources.files('gradaug')/(cls or TrainConfig).folder))

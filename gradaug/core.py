@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from torch import nn
-from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, check_width as _check_width
+from .slim import slim, slim_layers, width, graph_slicing, quiet_grad_layout, check_width
 from .bn import bn_batch_stats
 from .sampler import WidthSampler
 from .loss import SoftTargetLoss
@@ -84,7 +84,7 @@ def step(self:GradAug,
          amp_dtype:torch.dtype=None # run forwards under `torch.autocast` with this dtype
         )->StepResult:
     "Forward and backward the full network, then each sampled sub-network; the optimizer step is the caller's."
-    cfgs = self.sampler.sample() if widths is None else [_check_width(w) for w in widths]
+    cfgs = self.sampler.sample() if widths is None else [check_width(w) for w in widths]
     activate = self.sampler.activate if widths is None else width
     last = len(cfgs)
     net = self.model if self.ddp is None or no_sync is not None else self.ddp.module   # skips DDP's reducer

@@ -13,28 +13,29 @@ from torch import nn
 from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from .errors import CheckpointError, ConfigError, run_command
-from .config import config_dict, frozen_config, run_errors, settings, validate
-from .runtime import Runtime, select_runtime, apply_runtime
+from .config import RunConfig, config_class, config_dict, frozen_config, settings
+from .runtime import Runtime
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
-from .train import Trainer, build_scheduler
-from .distributed import (batch_text, distributed_session, elastic_config, from_primary, gather_objects,
-                                 lr_scale, primary_log, process_shard, rank, wrap_model)
+from .task import Task
+from .train import Trainer, run
+from .distributed import gather_objects, process_shard
 from .cli import take_debug, train_command
 from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
 from .data import whole_test_set
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0
-__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectTrainer', 'clip_gradients', 'train_detector',
-           'load_detector', 'detect_main']
+__all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectionTask', 'DetectTrainer', 'clip_gradients',
+           'train_detector', 'load_detector', 'detect_main']
 
 # %% ../nbs/19_detect.ipynb #2bdb83ef
 @frozen_config
-class DetectConfig:
+@config_class(name='detect_digits', batch_size=4, eval_batch_size=8, lr=0.01, nesterov=False, weight_decay=1e-4,
+              warmup_epochs=1.0, channels_last=False, cudnn_benchmark=False)   # images vary in size: no autotuning
+class DetectConfig(RunConfig):
     "Every setting of a detection run (`gradaug-detect`), checked when created; `cfg.replace(key=value)` gives a copy."
     kind, command, folder = 'detection', 'gradaug-detect', 'configs/detect'   # for messages; its shipped configs
-    def __init__(self,
-        name:str='detect_digits', # run name; the default run folder is runs/{name}-{timestamp}
+    def __init__(self, # its own settings; `RunConfig`'s come after them
         dataset:Literal['digits', 'coco']='digits', # digit canvases (offline, embedded MNIST digits) or COCO 2017
         data_root:str='data', # COCO: the folder holding coco/ (train2017/, val2017/ and annotations/)
         download:bool=False, # COCO cannot be downloaded by torchvision: kept false, it is refused with a hint
@@ -49,45 +50,18 @@ class DetectConfig:
         frozen_bn:bool=False, # FrozenBatchNorm2d in the backbone (torchvision's choice for pretrained backbones)
         proposals:int=50, # RPN proposals kept per image (before and after NMS); 0: torchvision's 2000/1000, >= 0
         rois_per_image:int=16, # ROIs sampled per image to train the box head (torchvision: 512), >= 1
-        init:str='', # backbone weights from a classification checkpoint or run folder (ResNet); '' starts from scratch
-        epochs:int=5, # training epochs, >= 1
-        steps_per_epoch:int=0, # batches per epoch; 0 is one pass over the training set, >= 0
-        batch_size:int=4, # training batch size (images per step), >= 1
-        eval_batch_size:int=8, # test batch size, >= 1
-        lr:float=0.01, # base learning rate, > 0
-        momentum:float=0.9, # SGD momentum, in [0, 1)
-        nesterov:bool=False, # Nesterov momentum (needs momentum > 0)
-        scale_lr:bool=False, # with several processes, multiply lr by their number (linear scaling rule)
-        weight_decay:float=1e-4, # L2 penalty on every trained parameter, >= 0
         clip_grad:float=10.0, # clip the gradients' global norm to this before each step; 0: no clipping, >= 0
-        schedule:Literal['cosine', 'multistep']='cosine', # per-iteration cosine decay to 0, or steps at `milestones`
-        milestones:list[int]=(), # multistep: epochs after which the lr is multiplied by `gamma`
-        gamma:float=0.1, # multistep: the factor, in (0, 1]
-        warmup_epochs:float=1.0, # linear warmup of the lr over this many epochs, >= 0
         n:int=3, # sub-networks per step; 0 is plain detection training (the baseline), >= 0
         alpha:float=0.9, # smallest sub-network width, in (0, 1]
         divisor:int=1, # active channel counts are multiples of this, >= 1
         sizes:Optional[list[int]]=None, # sub-networks' min_size values; null: min_size x (224, 192, 160, 128)/224, >= 1
         distill:Optional[Literal['fpn']]=None, # sub-networks' loss: null: ground truth; 'fpn': + FPN distance
-        seed:int=0, # seeds the initialisation, the data order and every random draw of the run
-        device:str='auto', # 'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'
-        amp:Literal['auto', 'bf16', 'fp16', 'off']='auto', # autocast; 'auto' is bf16 (else fp16) on CUDA, off on CPU
-        channels_last:bool=False, # channels-last memory format on CUDA
-        cudnn_benchmark:bool=False, # cuDNN autotuning on CUDA (image sizes vary, so it seldom pays)
-        workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
-        threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
-        out:str='', # run folder; '' gives runs/{name}-{timestamp}
-        resume:str='', # run folder to continue; '': a new run; 'auto': out, if it has a checkpoint
-        checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0
-        progress:bool=True, # show a progress bar
-    ):
-        for key, value in dict(locals()).items():
-            if key != 'self': object.__setattr__(self, key, value)
-        validate(self, _detect_errors)
+    ): ...   # replaced by `config_class`: every setting as a keyword, checked
+    def errors(self)->list: return _detect_errors(self)   # the checks across its own settings (below)
 
 # %% ../nbs/19_detect.ipynb #aaf47fd8
 def _detect_errors(c:DetectConfig)->list:
-    "Problems no single detection setting shows, and those it shares with `TrainConfig` (device, schedule, folder)."
+    "Problems no single detection setting shows (the run settings' are `run_errors`')."
     errs = []
     def need(ok, msg):
         if not ok: errs.append(msg)
@@ -97,7 +71,7 @@ def _detect_errors(c:DetectConfig)->list:
     need(not c.download, "download=true: torchvision cannot download COCO; put train2017/, val2017/ and "
                          "annotations/ under data_root")
     need(c.n > 0 or c.distill is None, f"distill={c.distill!r} needs sub-networks (n >= 1)")
-    return errs + run_errors(c)
+    return errs
 
 # %% ../nbs/19_detect.ipynb #6812ac04
 def detection_datasets(cfg:DetectConfig)->tuple:
@@ -117,63 +91,52 @@ def build_detection_model(cfg:DetectConfig, num_classes:int)->nn.Module:
     return model
 
 # %% ../nbs/19_detect.ipynb #22e88fd0
-class DetectTrainer(Trainer):
-    "`gradaug.train.Trainer` for a detector: `DetectionGradAug.step` per batch, box (and mask) mAP per epoch."
-    def __init__(self, cfg:DetectConfig,
-                 runtime:Runtime=None, # where and how to compute (default: `select_runtime(cfg)`, not applied)
-                 log=print # where messages go
-                ):
-        self.cfg, self.log = cfg, primary_log(log)
-        self.runtime = select_runtime(cfg) if runtime is None else runtime
-        self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
-        train, test = detection_datasets(cfg)
-        self.num_classes, self.in_chans = train.num_classes, 3
-        shard = process_shard()   # this rank's share of the data (all of it in one process)
-        self.train_loader = detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                             workers=self.runtime.workers, steps_per_epoch=cfg.steps_per_epoch,
-                                             shard=shard)
-        self.test_loader = detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
-                                            workers=self.runtime.workers, shard=shard)
-        self.steps_per_epoch = len(self.train_loader)
-        self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
-        self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
-        self.model = self._build_model().to(self.device)
-        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)   # sub-networks: the same on every rank
-        self.gradaug = DetectionGradAug(wrap_model(self.model, self.device), n=cfg.n, alpha=cfg.alpha,
-                                        generator=self.aug_generator, distill=cfg.distill, divisor=cfg.divisor,
-                                        sizes=cfg.sizes)
-        trained = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(trained, lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum,
-                                         nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
-        self._start()
-
-    @property
-    def generators(self)->dict:
-        return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
-                    test_loader=self.test_loader.generator)
+class DetectionTask(Task):
+    "A torchvision detector with GradAug: `DetectionGradAug.step` per batch, box (and mask) mAP per epoch."
+    summary_metrics = dict(box_map='box_map', box_map_50='box_map_50', mask_map='mask_map')
     @property
     def has_masks(self)->bool: return self.cfg.arch.startswith('maskrcnn')
-    summary_metrics = dict(box_map='box_map', box_map_50='box_map_50', mask_map='mask_map')   # `Trainer.summary`'s
 
-    def __repr__(self):
-        return (f"DetectTrainer({self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}, "
-                f"device={self.device}, amp={self.amp_dtype}, run_dir='{self.run_dir}')")
+class DetectTrainer(Trainer):
+    "`gradaug.train.Trainer` over a `DetectionTask`."
+    def __init__(self, cfg:DetectConfig,
+                 runtime:Runtime=None, # where and how to compute (default: select_runtime(cfg), not applied)
+                 log=print # where messages go
+                ): super().__init__(cfg, runtime, log, task=DetectionTask)
+
+# %% ../nbs/19_detect.ipynb #c2af54f2
+@patch
+def loaders(self:DetectionTask)->tuple:
+    "This process's shards of the detection loaders (the loaders themselves in one process)."
+    cfg, workers = self.cfg, self.runtime.workers
+    train, test = detection_datasets(cfg)
+    self.num_classes = train.num_classes
+    shard = process_shard()   # this rank's share of the data (all of it in one process)
+    return (detection_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, workers=workers,
+                             steps_per_epoch=cfg.steps_per_epoch, shard=shard),
+            detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=workers, shard=shard))
+
+@patch
+def new_model(self:DetectionTask)->nn.Module: return build_detection_model(self.cfg, self.num_classes)
+@patch
+def model_info(self:DetectionTask)->dict: return dict(num_classes=self.num_classes, in_chans=3)
+@patch
+def new_gradaug(self:DetectionTask, model:nn.Module, generator:torch.Generator)->DetectionGradAug:
+    cfg = self.cfg
+    return DetectionGradAug(model, n=cfg.n, alpha=cfg.alpha, generator=generator, distill=cfg.distill,
+                            divisor=cfg.divisor, sizes=cfg.sizes)
+@patch
+def describe(self:DetectionTask)->str:
+    return f"{self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}"
 
 # %% ../nbs/19_detect.ipynb #473c44d1
 @patch
-def _build_model(self:DetectTrainer)->nn.Module:
-    "The config's detector, initialised from `cfg.seed`; with `cfg.init`, its backbone from that checkpoint."
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(self.cfg.seed)
-        model = build_detection_model(self.cfg, self.num_classes)
-    if self.cfg.init and not self.cfg.resume:
-        try: missing, unexpected = load_backbone(model, self.cfg.init)
-        except ValueError as e: raise CheckpointError(f"init={self.cfg.init}: {e}") from None
-        self.log(f"backbone from {self.cfg.init}: {len(missing)} missing keys{_some(missing)}, "
-                 f"{len(unexpected)} unexpected{_some(unexpected)}")
-    return model
+def load_init(self:DetectionTask, model:nn.Module, path:str):
+    "The backbone of `model` from the classification checkpoint at `path`, saying which keys did not fit."
+    try: missing, unexpected = load_backbone(model, path)
+    except ValueError as e: raise CheckpointError(f"init={path}: {e}") from None
+    self.log(f"backbone from {path}: {len(missing)} missing keys{_some(missing)}, "
+             f"{len(unexpected)} unexpected{_some(unexpected)}")
 
 def _some(keys:list)->str: return f" ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})" if keys else ''
 
@@ -194,37 +157,24 @@ def _to(target:dict, device:torch.device)->dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
 
 @patch
-def _step(self:DetectTrainer, images:list, targets:list)->tuple:
-    "One detection GradAug step and one optimizer step; (full-network loss, summed sub-network loss, 0)."
-    images = [image.to(self.device, non_blocking=True) for image in images]
-    targets = [_to(t, self.device) for t in targets]
-    self.optimizer.zero_grad(set_to_none=True)
-    res = self.gradaug.step(images, targets, scaler=self.scaler, amp_dtype=self.amp_dtype)
-    loss, sub = float(res.loss), float(sum(res.sub_losses))
-    if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
-    clip_gradients(self.optimizer, self.cfg.clip_grad, self.scaler)
-    self._optimizer_step()
-    return loss, sub, 0.
+def step(self:DetectionTask, images:list, targets:list)->tuple:
+    "One detection GradAug step: (StepResult, full-network loss, summed sub-network loss, 0)."
+    device, t = self.runtime.device, self.trainer
+    images = [image.to(device, non_blocking=True) for image in images]
+    targets = [_to(target, device) for target in targets]
+    res = t.gradaug.step(images, targets, scaler=t.scaler, amp_dtype=t.amp_dtype)
+    return res, float(res.loss), float(sum(res.sub_losses)), 0.
 
 @patch
-def _postfix(self:DetectTrainer, n0:float, t0:float)->dict:
-    "The `Trainer`'s progress figures with the sub-networks' running loss in place of the accuracy."
-    figures = Trainer._postfix(self, n0, t0)
-    del figures['acc']
-    return dict(figures, sub=f"{self.running['sub_loss'] / self.running['images']:.3f}")
-
+def before_update(self:DetectionTask): clip_gradients(self.trainer.optimizer, self.cfg.clip_grad, self.trainer.scaler)
 @patch
-def train_epoch(self:DetectTrainer)->dict:
-    "The `Trainer`'s epoch, without its accuracy column (a detector has none)."
-    row = Trainer.train_epoch(self)
-    del row['train_acc']
-    return row
+def postfix(self:DetectionTask, sums:dict)->dict: return dict(sub=f"{sums['sub_loss'] / sums['images']:.3f}")
 
 # %% ../nbs/19_detect.ipynb #247e2cee
 @patch
-def evaluate(self:DetectTrainer)->dict:
+def evaluate(self:DetectionTask, model:nn.Module, loader)->dict:
     "Box (and mask) mAP of the detector on the test set (torchmetrics' `MeanAveragePrecision`)."
-    return evaluate_detection(self.model, self.test_loader, gather=gather_objects)   # each rank its shard, mAP of all
+    return evaluate_detection(model, loader, gather=gather_objects)   # each rank its shard, mAP of all
 
 def _metric(test:dict, name:str, iou_type:str='bbox'):
     "`test[name]`, also under torchmetrics' prefixed names (bbox_map, segm_map, ...); None if absent."
@@ -233,14 +183,14 @@ def _metric(test:dict, name:str, iou_type:str='bbox'):
     return None
 
 @patch
-def _test_columns(self:DetectTrainer, test:dict)->dict:
+def columns(self:DetectionTask, test:dict)->dict:
     "The history columns of an `evaluate` result: box mAP, box mAP@0.5 (and mask mAP, mask mAP@0.5)."
     cols = dict(box_map=_metric(test, 'map'), box_map_50=_metric(test, 'map_50'))
     if self.has_masks: cols.update(mask_map=_metric(test, 'map', 'segm'), mask_map_50=_metric(test, 'map_50', 'segm'))
     return cols
 
 @patch(as_prop=True)
-def plot_panels(self:DetectTrainer)->tuple:
+def plot_panels(self:DetectionTask)->tuple:
     maps = (('box_map', 'box mAP'), ('box_map_50', 'box mAP@0.5'))
     if self.has_masks: maps += (('mask_map', 'mask mAP'),)
     return (('summed detection losses', (('train_loss', 'full network'), ('train_sub_loss', 'sub-networks'))),
@@ -248,14 +198,14 @@ def plot_panels(self:DetectTrainer)->tuple:
 
 # %% ../nbs/19_detect.ipynb #d7ffad60
 @patch
-def run_warnings(self:DetectTrainer)->list:
+def warnings(self:DetectionTask, history:list)->list:
     "A final box mAP of 0, in a sentence that says what to try."
-    h = self.history
+    h = history
     if not h or h[-1]['box_map'] > 0: return []
     return ["the final box mAP is 0: the detector finds nothing yet; train longer (epochs=), or try a lower lr"]
 
 @patch
-def _epoch_text(self:DetectTrainer, row:dict)->str:
+def epoch_text(self:DetectionTask, row:dict)->str:
     "The line logged after an epoch."
     mask = f", mask mAP {row['mask_map']:.3f}" if row.get('mask_map') is not None else ''
     return (f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f} (sub-networks "
@@ -263,21 +213,16 @@ def _epoch_text(self:DetectTrainer, row:dict)->str:
             f"{row['images_per_s']:.1f} img/s, {row['epoch_s']:.1f}s")
 
 @patch
-def data_summary(self:DetectTrainer)->str:
+def data_summary(self:DetectionTask)->str:
     "The training and test images of the run (under torchrun: per process per step, and the whole test set)."
-    return (f"data: {self.cfg.dataset}, {len(self.train_loader.dataset):,} training images, {self.cfg.batch_size} "
-            f"per step, {self.steps_per_epoch} steps per epoch; {len(whole_test_set(self.test_loader)):,} test images")
+    t = self.trainer
+    return (f"data: {self.cfg.dataset}, {len(t.train_loader.dataset):,} training images, {self.cfg.batch_size} "
+            f"per step, {t.steps_per_epoch} steps per epoch; {len(whole_test_set(t.test_loader)):,} test images")
 
 # %% ../nbs/19_detect.ipynb #3841cc21
 def train_detector(cfg:DetectConfig, log=print)->dict:
-    "Apply `cfg`'s runtime (joining torchrun's process group if any), build a `DetectTrainer`, fit it; its summary."
-    with distributed_session(cfg, select_runtime(cfg)) as runtime:
-        apply_runtime(runtime, cfg.seed + rank())   # each rank its own RPN/ROI sampling
-        trainer = DetectTrainer(elastic_config(cfg), runtime, log=log)   # resume=auto: continue out= if it has a run
-        trainer.log(repr(trainer))
-        trainer.log(batch_text(cfg))
-        trainer.log(trainer.data_summary())
-        return trainer.fit()
+    "`gradaug.train.run` a detection config: what `gradaug-detect` does."
+    return run(cfg, DetectionTask, log)
 
 def load_detector(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-detect
                   device='cpu' # where to put the model

@@ -54,7 +54,7 @@ def select_runtime(cfg:TrainConfig)->Runtime:
     "The `Runtime` that `cfg` asks for on this machine; changes nothing."
     device = select_device(cfg.device)
     workers = cfg.workers if cfg.workers >= 0 else (
-        0 if cfg.dataset == 'digits' or device.type == 'cpu' else min(8, os.cpu_count() or 1))
+        0 if getattr(cfg, 'dataset', None) == 'digits' or device.type == 'cpu' else min(8, os.cpu_count() or 1))
     return Runtime(device, select_amp(cfg.amp, device), cfg.channels_last and device.type == 'cuda', workers,
                    cfg.threads or idle_cores(), cfg.cudnn_benchmark)
 

@@ -12,55 +12,26 @@ import torch
 from torch import nn
 from tqdm import tqdm
 from fastcore.basics import patch
-from .core import GradAug
-from .semi import sigmoid_rampup   # importing gradaug.semi also gives GradAug its semi_step
-from .sampler import DepthSampler
-from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
-from .data import get_loaders, get_unlabelled_loader, whole_test_set
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunFolderError, TrainingInterrupted
-from .config import TrainConfig, DEFAULT_SIZES, RESUMABLE_KEYS, build_model, config_dict, save_config
+from .config import TrainConfig, RESUMABLE_KEYS, config_dict, save_config
 from .runtime import Runtime, select_runtime, apply_runtime
-from .checkpoint import (RunLock, load_checkpoint, load_weights, make_run_dir, new_run_dir, rng_state,
+from .checkpoint import (RunLock, check_world_size, load_checkpoint, make_run_dir, new_run_dir, rng_state,
                                 save_checkpoint, set_rng_state)
-from .metrics import evaluate as evaluate_model, divergence_warnings, plot_history, write_metrics
-from .checkpoint import check_world_size
+from .metrics import plot_history, write_metrics
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
                                  gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
-                                 process_shard, rank, rank_generator, rank_rng, reduce_sums, running_share,
-                                 wrap_model, world_size)
+                                 rank, rank_rng, reduce_sums, running_share, wrap_model, world_size)
+from .task import Task
+from .classify import ClassificationTask, build_gradaug, build_mix, build_transform
 
 # %% auto #0
-__all__ = ['build_transform', 'build_gradaug', 'build_mix', 'build_optimizer', 'lr_factor', 'build_scheduler', 'Trainer', 'train']
-
-# %% ../nbs/12_train.ipynb #1afef2bb
-def build_transform(cfg:TrainConfig, generator:torch.Generator=None):
-    "The sub-network input transform T of `cfg` (None for 'none')."
-    sizes = cfg.sizes or DEFAULT_SIZES[cfg.dataset]
-    if cfg.transform == 'scale': return RandomScale(sizes, generator)
-    if cfg.transform == 'rotation': return RandomRotation(generator=generator)
-    if cfg.transform == 'scale_rotation':
-        return BatchCompose([RandomRotation(generator=generator), RandomScale(sizes, generator)])
-    return None
-
-def build_gradaug(cfg:TrainConfig, model:nn.Module, generator:torch.Generator=None)->GradAug:
-    "`GradAug` for `model` with the sub-networks and transform of `cfg`."
-    transform = build_transform(cfg, generator)
-    if cfg.subnet == 'depth' and cfg.n > 0:
-        return GradAug(model, transform=transform, sampler=DepthSampler(cfg.n, cfg.p_last, generator, model=model))
-    return GradAug(model, n=cfg.n, alpha=cfg.alpha, transform=transform, generator=generator, divisor=cfg.divisor)
-
-def build_mix(cfg:TrainConfig, num_classes:int, generator:torch.Generator=None):
-    "CutMix or Mixup on batches for GradAug† / GradAug*, or None."
-    mixes = dict(cutmix=(CutMix, cfg.cutmix_alpha, cfg.cutmix_p), mixup=(Mixup, cfg.mixup_alpha, cfg.mixup_p))
-    if cfg.base_aug in mixes:
-        mix, alpha, p = mixes[cfg.base_aug]
-        return mix(alpha, p, num_classes=num_classes, generator=generator)
-    return None
+__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'Trainer', 'run', 'train']
 
 # %% ../nbs/12_train.ipynb #6da94e1c
 def build_optimizer(cfg:TrainConfig, model:nn.Module)->torch.optim.SGD:
-    "SGD with the momentum, Nesterov flag and weight decay of `cfg`."
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum, nesterov=cfg.nesterov,
+    "SGD over the trained parameters, with the momentum, Nesterov flag and weight decay of `cfg`."
+    trained = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(trained, lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum, nesterov=cfg.nesterov,
                            weight_decay=cfg.weight_decay)
 
 def lr_factor(step:int, # optimizer steps taken so far
@@ -80,61 +51,64 @@ def build_scheduler(cfg:TrainConfig, optimizer, steps_per_epoch:int)->torch.opti
 
 # %% ../nbs/12_train.ipynb #b462ff54
 class Trainer:
-    "Train `cfg.model` on `cfg.dataset` with GradAug: one `GradAug.step` and one optimizer step per batch."
-    def __init__(self, cfg:TrainConfig,
-                 runtime:Runtime=None, # where and how to compute (default: `select_runtime(cfg)`, not applied)
-                 criterion:nn.Module=None, # full-network loss (default cross-entropy, which takes soft targets too)
-                 log=print # where messages go
+    "Train a task with GradAug: one task step and one optimizer step per batch; checkpoints, resume, logs."
+    def __init__(self, cfg, # the run's config (a RunConfig subclass: TrainConfig, DetectConfig, ...)
+                 runtime:Runtime=None, # where and how to compute (default: select_runtime(cfg), not applied)
+                 log=print, # where messages go
+                 task:type=None, # the Task class to train (None: ClassificationTask)
+                 **options # more arguments of the task (ClassificationTask: criterion=)
                 ):
         self.cfg, self.log = cfg, primary_log(log)
         self.runtime = select_runtime(cfg) if runtime is None else runtime
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
-        self.train_loader, self.test_loader, self.num_classes, self.in_chans = get_loaders(
-            cfg.dataset, cfg.batch_size, workers=self.runtime.workers, pin_memory=self.device.type == 'cuda',
-            root=cfg.data_root, download=cfg.download, low_labels=cfg.low_labels, seed=cfg.seed,
-            test_batch_size=cfg.eval_batch_size, augment=cfg.augment, steps_per_epoch=cfg.steps_per_epoch,
-            shard=process_shard())   # this rank's share of the data (all of it in one process)
+        self.task = (task or ClassificationTask)(cfg, self.runtime, self.log, **options)
+        self.task.trainer = self
+        self.train_loader, self.test_loader = self.task.loaders()   # this process's
         self.steps_per_epoch = len(self.train_loader)
-        self.unlabelled_loader = self._unlabelled_loader()
         self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
         self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
-        self.model = self._build_model()
-        self.aug_generator = torch.Generator().manual_seed(cfg.seed + 1)   # sub-networks: the same on every rank
-        memory_format = torch.channels_last if self.runtime.channels_last else torch.preserve_format
-        self.model.to(self.device, memory_format=memory_format)
-        self.gradaug = build_gradaug(cfg, wrap_model(self.model, self.device), self.aug_generator)
-        self.mix_generator = rank_generator(self.aug_generator, cfg.seed)     # batch mixing: each rank its own
-        self.mix = build_mix(cfg, self.num_classes, self.mix_generator)
-        self.criterion = nn.CrossEntropyLoss() if criterion is None else criterion
-        self.optimizer = build_optimizer(cfg, self.model)
-        self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self._build()
         self._start()
+    def __getattr__(self, name): # what the task has (trainer.unlabelled_loader), the trainer shows
+        if name == 'task' or name.startswith('__'): raise AttributeError(name)
+        return getattr(self.task, name)
 
-    @property
-    def checkpoint_path(self)->Path: return self.run_dir/'checkpoint.pt'
-    @property
-    def generators(self)->dict:
-        return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
-                    test_loader=self.test_loader.generator,
-                    **({} if self.mix_generator is self.aug_generator else dict(mix=self.mix_generator)))
-    def _reset_running(self): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
-    plot_panels = None   # the learning curves drawn (`plot_history`'s panels; None: losses and top-1)
-    summary_metrics = dict(top1='test_top1', top5='test_top5')   # summary: final_{name} of these history columns,
-                                                                  # best_{name} and best_epoch of the first
+# %% ../nbs/12_train.ipynb #722e7f72
+@patch
+def _build(self:Trainer):
+    "The model on the device, what steps it (`Task.new_gradaug`), the optimizer, the schedule and the GradScaler."
+    self.model = self._build_model()
+    self.aug_generator = torch.Generator().manual_seed(self.cfg.seed + 1)   # sub-networks: the same on every rank
+    memory_format = torch.channels_last if self.runtime.channels_last else torch.preserve_format
+    self.model.to(self.device, memory_format=memory_format)
+    self.gradaug = self.task.new_gradaug(wrap_model(self.model, self.device), self.aug_generator)
+    self.optimizer = build_optimizer(self.cfg, self.model)
+    self.scheduler = build_scheduler(self.cfg, self.optimizer, self.steps_per_epoch)
+    self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
 
-    def _start(self):
-        "Step 0 with an empty history, or, with `cfg.resume`, where the run's checkpoint left off."
-        self.epoch = self.batch_in_epoch = self.global_step = 0
-        self.history, self.checkpoint_step, self.stop_signal, self._checkpoint_stat = [], None, None, None
-        self._plotted_at = -math.inf
-        self._reset_running()
-        if self.cfg.resume: self._resume()
+# %% ../nbs/12_train.ipynb #f6387171
+@patch(as_prop=True)
+def checkpoint_path(self:Trainer)->Path: return self.run_dir/'checkpoint.pt'
+@patch(as_prop=True)
+def generators(self:Trainer)->dict: # every random generator the checkpoint keeps
+    return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
+                test_loader=self.test_loader.generator, **self.task.generators())
+@patch
+def _reset_running(self:Trainer): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
 
-    def __repr__(self):
-        return (f"Trainer({self.cfg.model} on {self.cfg.dataset}, {self.gradaug.sampler!r}, "
-                f"transform={self.gradaug.transform!r}, device={self.device}, amp={self.amp_dtype}, "
-                f"run_dir='{self.run_dir}')")
+@patch
+def _start(self:Trainer):
+    "Step 0 with an empty history, or, with `cfg.resume`, where the run's checkpoint left off."
+    self.epoch = self.batch_in_epoch = self.global_step = 0
+    self.history, self.checkpoint_step, self.stop_signal, self._checkpoint_stat = [], None, None, None
+    self._plotted_at = -math.inf
+    self._reset_running()
+    if self.cfg.resume: self._resume()
+
+@patch
+def __repr__(self:Trainer):
+    return (f"{type(self).__name__}({self.task.describe()}, device={self.device}, amp={self.amp_dtype}, "
+            f"run_dir='{self.run_dir}')")
 
 # %% ../nbs/12_train.ipynb #c80a530f
 @patch
@@ -160,8 +134,8 @@ def _build_model(self:Trainer)->nn.Module:
     "The config's network, initialised from `cfg.seed` (the global RNG untouched), or from `cfg.init`'s weights."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(self.cfg.seed)
-        model = build_model(self.cfg, self.num_classes, self.in_chans)
-    if self.cfg.init and not self.cfg.resume: load_weights(model, self.cfg.init)
+        model = self.task.new_model()
+    if self.cfg.init and not self.cfg.resume: self.task.load_init(model, self.cfg.init)
     return model
 
 @patch
@@ -184,7 +158,7 @@ def state_dict(self:Trainer)->dict:
                 scheduler=self.scheduler.state_dict(), scaler=None if self.scaler is None else self.scaler.state_dict(),
                 epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, global_step=self.global_step,
                 running=reduce_sums(self.running), history=list(self.history), config=config_dict(self.run_config),
-                model_info=dict(num_classes=self.num_classes, in_chans=self.in_chans), rng=rng_state(self.generators),
+                model_info=self.task.model_info(), rng=rng_state(self.generators),
                 world_size=world_size(), rank_rng=gather_objects(rng_state(self.generators)))
 
 @patch
@@ -237,19 +211,14 @@ def _kept(self:Trainer)->str:
             if self.checkpoint_step is not None else "no checkpoint had been written yet")
 
 @patch
-def _step(self:Trainer, x:torch.Tensor, y:torch.Tensor)->tuple:
-    "One GradAug step and one optimizer step on a batch; (full-network loss, summed sub-network loss, correct)."
-    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-    if self.runtime.channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    if self.mix is not None: x, y = self.mix(x, y)
+def train_step(self:Trainer, *batch)->tuple:
+    "One task step and one optimizer step on a batch; (full-network loss, summed sub-network loss, the task's count)."
     self.optimizer.zero_grad(set_to_none=True)
-    res = self._gradaug_step(x, y)
-    hard = y.argmax(1) if y.ndim == 2 else y
-    sub = torch.stack(res.sub_losses).float().sum() if res.sub_losses else res.loss.new_zeros(())
-    loss, sub, correct = torch.stack([res.loss.float(), sub, (res.output.argmax(1) == hard).sum().float()]).tolist()
+    res, loss, sub, count = self.task.step(*batch)
     if not (math.isfinite(loss) and math.isfinite(sub)): raise self._nonfinite(res)
+    self.task.before_update()
     self._optimizer_step()
-    return loss, sub, correct
+    return loss, sub, count
 
 @patch
 def _optimizer_step(self:Trainer):
@@ -260,65 +229,6 @@ def _optimizer_step(self:Trainer):
         self.scaler.update()
     self.scheduler.step()
 
-# %% ../nbs/12_train.ipynb #0a454206
-@patch
-def _unlabelled_loader(self:Trainer):
-    "GradAug-semi's unlabelled loader (None unless `cfg.semi`)."
-    cfg = self.cfg
-    self._unlabelled_at = None   # (epoch, next batch, iterator) of the unlabelled stream
-    self.unlabelled_batch_size = max(1, round(cfg.unlabelled_ratio * cfg.batch_size)) if cfg.semi else 0
-    if not cfg.semi: return None
-    return get_unlabelled_loader(cfg.dataset, self.unlabelled_batch_size, self.steps_per_epoch,
-                                 workers=self.runtime.workers, pin_memory=self.device.type == 'cuda',
-                                 root=cfg.data_root, download=cfg.download, low_labels=cfg.low_labels, seed=cfg.seed,
-                                 augment=cfg.augment, shard=process_shard())   # under torchrun, each rank its own
-
-@patch
-def _unlabelled_batch(self:Trainer)->torch.Tensor:
-    "The unlabelled images of step `batch_in_epoch` of epoch `epoch`, on the device."
-    epoch, position, batches = self._unlabelled_at or (None, None, None)
-    if (epoch, position) != (self.epoch, self.batch_in_epoch):
-        self.unlabelled_loader.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.unlabelled_batch_size)
-        batches = iter(self.unlabelled_loader)
-    u, _ = next(batches)
-    self._unlabelled_at = (self.epoch, self.batch_in_epoch + 1, batches)
-    u = u.to(self.device, non_blocking=True)
-    return u.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else u
-
-@patch
-def _gradaug_step(self:Trainer, x:torch.Tensor, y:torch.Tensor):
-    "`GradAug.step` on the batch; in a GradAug-semi run, `semi_step` with this step's unlabelled images."
-    if self.unlabelled_loader is None:
-        return self.gradaug.step(x, y, self.criterion, scaler=self.scaler, amp_dtype=self.amp_dtype)
-    cfg = self.cfg
-    return self.gradaug.semi_step(x, y, self._unlabelled_batch(), self.criterion, temperature=cfg.semi_temperature,
-                                  threshold=cfg.semi_threshold, update_bn=cfg.semi_bn_update, scaler=self.scaler,
-                                  amp_dtype=self.amp_dtype, weight=self.semi_weight())
-
-@patch
-def semi_weight(self:Trainer)->float:
-    "This step's unlabelled-loss weight: `sigmoid_rampup` over `semi_rampup` epochs (1 without a ramp-up)."
-    return sigmoid_rampup(self.global_step, self.cfg.semi_rampup * self.steps_per_epoch)
-
-# %% ../nbs/12_train.ipynb #50fa7d1a
-@patch
-def data_summary(self:Trainer)->str:
-    "How many labelled (and, for GradAug-semi, unlabelled) training images the run has, and per step."
-    cfg, labelled = self.cfg, len(self.train_loader.dataset)
-    text = f"data: {cfg.dataset}, {labelled:,} labelled training images"
-    if cfg.low_labels is not None: text += f" (low_labels={cfg.low_labels}, split {cfg.seed})"
-    text += f", {cfg.batch_size} per step"
-    if self.unlabelled_loader is not None:
-        text += (f"; {len(self.unlabelled_loader.dataset):,} unlabelled images, {self.unlabelled_batch_size} per step "
-                 f"(GradAug-semi)")
-    return text + f"; {len(whole_test_set(self.test_loader)):,} test images"
-
-@patch
-def images_used(self:Trainer)->str:
-    "The labelled and unlabelled images drawn so far (with repeats), from the steps taken."
-    return (f"images drawn in {self.global_step:,} steps: {self.global_step * self.cfg.batch_size:,} labelled, "
-            f"{self.global_step * self.unlabelled_batch_size:,} unlabelled")
-
 # %% ../nbs/12_train.ipynb #a3eaf5ee
 @patch
 def train_batches(self:Trainer, batches, # iterable of (x, y)
@@ -327,8 +237,8 @@ def train_batches(self:Trainer, batches, # iterable of (x, y)
     "Train on `batches` until they end or a signal asks to stop; checkpoint every `cfg.checkpoint_every` steps."
     r, every = self.running, self.cfg.checkpoint_every
     t0, n0 = time.perf_counter(), r['images']
-    for x, y in batches:
-        loss, sub, correct = self._step(x, y)
+    for x, *rest in batches:
+        loss, sub, correct = self.train_step(x, *rest)
         self.global_step += 1
         self.batch_in_epoch += 1
         r['loss'] += loss * len(x); r['sub_loss'] += sub * len(x); r['correct'] += correct; r['images'] += len(x)
@@ -342,7 +252,8 @@ def train_batches(self:Trainer, batches, # iterable of (x, y)
 def _postfix(self:Trainer, n0:float, t0:float)->dict:
     "The progress bar's figures: running loss and accuracy; images per second since `n0` images at time `t0`."
     r = self.running
-    return dict(loss=f"{r['loss']/r['images']:.3f}", acc=f"{100*r['correct']/r['images']:.1f}",
+    figures = self.task.postfix(dict(loss=r['loss'], sub_loss=r['sub_loss'], count=r['correct'], images=r['images']))
+    return dict(loss=f"{r['loss']/r['images']:.3f}", **figures,
                 img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.1f}")
 
 @patch
@@ -356,8 +267,9 @@ def train_epoch(self:Trainer)->dict:
               file=sys.stderr) as bar:
         self.train_batches(self.train_loader, bar)
     r, dt = reduce_sums(self.running), time.perf_counter() - t0   # summed over the ranks
+    sums = dict(loss=r['loss'], sub_loss=r['sub_loss'], count=r['correct'], images=r['images'])
     return dict(train_loss=r['loss'] / r['images'], train_sub_loss=r['sub_loss'] / r['images'],
-                train_acc=100 * r['correct'] / r['images'], images_per_s=(r['images'] - n0) / max(dt, 1e-9))
+                **self.task.train_columns(sums), images_per_s=(r['images'] - n0) / max(dt, 1e-9))
 
 # %% ../nbs/12_train.ipynb #3d1b04ef
 @patch
@@ -392,14 +304,8 @@ def _stop_if_asked(self:Trainer):
 # %% ../nbs/12_train.ipynb #1955a6b7
 @patch
 def evaluate(self:Trainer)->dict:
-    "Loss, top-1 and top-5 of the model on the test set."
-    return evaluate_model(self.model, self.test_loader, self.device, self.amp_dtype, self.runtime.channels_last,
-                          reduce=all_reduce_sum)   # each rank evaluates its shard; the counts are added
-
-@patch
-def _test_columns(self:Trainer, test:dict)->dict:
-    "The history columns of an `evaluate` result."
-    return dict(test_loss=test['loss'], test_top1=test['top1'], test_top5=test['top5'])
+    "The task's evaluation of the model on the test set (each process its shard; the task adds them up)."
+    return self.task.evaluate(self.model, self.test_loader)
 
 @patch
 def run_files(self:Trainer)->dict:
@@ -410,17 +316,17 @@ def run_files(self:Trainer)->dict:
 @patch
 def summary(self:Trainer)->dict:
     "Final values of the `summary_metrics` and the best of the first (top-1), warnings, and the run's files."
-    h, (primary, column) = self.history, next(iter(self.summary_metrics.items()))
-    best = max(h, key=lambda row: row[column]) if h else {}
+    h, (primary, column) = self.history, next(iter(self.task.summary_metrics.items()))
+    best = (max if self.task.higher_is_better else min)(h, key=lambda row: row[column]) if h else {}
     last = h[-1] if h else {}
-    finals = {f'final_{name}': last.get(col) for name, col in self.summary_metrics.items()}
+    finals = {f'final_{name}': last.get(col) for name, col in self.task.summary_metrics.items()}
     return dict(finals, **{f'best_{primary}': best.get(column)}, best_epoch=best.get('epoch'), epochs=self.epoch,
                 steps=self.global_step, run_dir=str(self.run_dir), warnings=self.run_warnings(), **self.run_files())
 
 @patch
 def run_warnings(self:Trainer)->list:
-    "What the history says went wrong, in sentences: divergence, or accuracy at chance (`divergence_warnings`)."
-    return divergence_warnings(self.history, self.num_classes)
+    "What the history says went wrong, in sentences (the task's `warnings`)."
+    return self.task.warnings(self.history)
 
 @patch
 @primary_only
@@ -429,7 +335,7 @@ def _write_logs(self:Trainer, final:bool=False # also redraw the plot if it was 
     "Write metrics.csv/json; redraw the learning curve at most every 30 s (a drawing takes about 1 s), and at the end."
     write_metrics(self.history, self.run_dir, dict(summary=self.summary(), config=config_dict(self.run_config)))
     if self.history and (final or time.monotonic() - self._plotted_at >= 30):
-        plot_history(self.history, self.run_dir/'learning_curve.png', self.plot_panels)
+        plot_history(self.history, self.run_dir/'learning_curve.png', self.task.plot_panels)
         self._plotted_at = time.monotonic()
 
 @patch
@@ -449,7 +355,7 @@ def _epoch(self:Trainer)->dict:
     self._stop_if_asked()
     test = self.evaluate()
     last_lr = self.scheduler.base_lrs[0] * self.scheduler.lr_lambdas[0](self.global_step - 1)   # of the last step
-    row.update(step=self.global_step, lr=last_lr, **self._test_columns(test), epoch_s=time.perf_counter() - t0)
+    row.update(step=self.global_step, lr=last_lr, **self.task.columns(test), epoch_s=time.perf_counter() - t0)
     self.history.append(row)
     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
     self._reset_running()
@@ -472,34 +378,32 @@ def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this m
                 self.save()
                 return self.summary()
             row = self._epoch()
-            self.log(self._epoch_text(row))
+            self.log(self.task.epoch_text(row))
             self._stop_if_asked()
         self._write_logs(final=True)
     summary = self.summary()
     for warning in summary['warnings']: self.log(f"warning: {warning}")
     return summary
 
-@patch
-def _epoch_text(self:Trainer, row:dict # an epoch's history row
-               )->str:
-    "The line logged after an epoch."
-    return (f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f} (sub-networks "
-            f"{row['train_sub_loss']:.4f}), train acc {row['train_acc']:.2f}%, test top-1 "
-            f"{row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%, {row['images_per_s']:.0f} img/s, "
-            f"{row['epoch_s']:.1f}s")
-
 # %% ../nbs/12_train.ipynb #15a29b2f
-def train(cfg:TrainConfig, log=print)->dict:
+def run(cfg, # the run's config
+        task:type=None, # the Task class (None: ClassificationTask)
+        log=print # where messages go
+       )->dict: # the trainer's summary
     "Apply `cfg`'s runtime (joining torchrun's process group if there is one), build a `Trainer`, fit it; its summary."
     with distributed_session(cfg, select_runtime(cfg)) as runtime:
         apply_runtime(runtime, cfg.seed + rank())   # each rank its own data augmentation
-        trainer = Trainer(elastic_config(cfg), runtime, log=log)
+        trainer = Trainer(elastic_config(cfg), runtime, log=log, task=task)   # resume=auto: continue out= if a run
         trainer.log(repr(trainer))
         trainer.log(batch_text(cfg))
-        trainer.log(trainer.data_summary())
+        trainer.log(trainer.task.data_summary())
         summary = trainer.fit()
-        trainer.log(trainer.images_used())
+        for text in trainer.task.final_texts(): trainer.log(text)
         return summary
+
+def train(cfg:TrainConfig, log=print)->dict:
+    "`run` a classification config: what `gradaug-train` does."
+    return run(cfg, ClassificationTask, log)
 
 if __name__ == '__main__' and '__file__' in globals():   # the command moved: this module imports no command
     raise SystemExit("python -m gradaug.train is now python -m gradaug (torchrun ... -m gradaug), or gradaug-train")

@@ -112,7 +112,7 @@ def test_short_overfit_raises_box_map(tmp_path):
     seed_everything(cfg.seed)
     trainer = DetectTrainer(cfg, log=lambda s: None)
     trainer.test_loader = detection_loader(trainer.train_loader.dataset, 4, shuffle=False, seed=cfg.seed)
-    box_map = lambda: trainer._test_columns(trainer.evaluate())['box_map']
+    box_map = lambda: trainer.task.columns(trainer.evaluate())['box_map']
     before = box_map()
     trainer.fit()
     after = box_map()

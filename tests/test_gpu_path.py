@@ -99,7 +99,7 @@ def test_cuda_gradaug_step_matches_cpu_fp32(tmp_path, amp_dtype):
     gpu = trainer(tmp_path/'gpu', Runtime(torch.device('cuda'), amp_dtype, True, 0, 1))
     assert (gpu.scaler is not None) == (amp_dtype == torch.float16)
     x, y = next(iter(ref.train_loader))
-    ref._step(x, y); gpu._step(x, y)
+    ref.train_step(x, y); gpu.train_step(x, y)
     g_ref = torch.cat([p.grad.flatten() for p in ref.model.parameters()])
     g_gpu = torch.cat([p.grad.float().flatten().cpu() for p in gpu.model.parameters()])
     assert nn.functional.cosine_similarity(g_gpu, g_ref, dim=0) > 0.99

@@ -61,13 +61,13 @@ TINY_SEMI = dict(semi=True, low_labels=300, n=2, epochs=2, steps_per_epoch=3, ba
                  threads=1, device='cpu', seed=1)
 
 def recording(trainer:Trainer)->list:
-    "The unlabelled batches `trainer` draws from now on (its `_unlabelled_batch`, wrapped)."
-    drawn, draw = [], trainer._unlabelled_batch
+    "The unlabelled batches `trainer` draws from now on (its task's `unlabelled_batch`, wrapped)."
+    drawn, draw = [], trainer.task.unlabelled_batch
     def record():
         u = draw()
         drawn.append(u.clone())
         return u
-    trainer._unlabelled_batch = record
+    trainer.task.unlabelled_batch = record
     return drawn
 
 def semi_rank_worker(rank:int, world:int, port:int, out:str):

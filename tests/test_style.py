@@ -75,14 +75,12 @@ def test_the_cycle_check_finds_a_cycle():
     assert _cycle(test_graph) == ['cli', 'train', 'cli']
     assert _cycle({'cli': {'train'}, 'train': {'errors'}, 'errors': set()}) is None
 
-PENDING_PRIVATE = {'slim._check_width'}   # made public by the slim rework (issue 23); remove from here when it lands
-
 def _private_imports(tree:ast.Module)->list:
     return [f"{m}.{n}" for m, names in _gradaug_imports(tree) for n in names if n.startswith('_')]
 
 @pytest.mark.parametrize('path', MODULES, ids=lambda p: p.name)
 def test_no_private_name_is_imported_from_another_module(path):
-    private = [n for n in _private_imports(ast.parse(path.read_text())) if n not in PENDING_PRIVATE]
+    private = _private_imports(ast.parse(path.read_text()))
     assert not private, f"{path.name} imports private names of other gradaug modules: {private}"
 
 def test_the_private_import_check_bites():
