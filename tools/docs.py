@@ -296,7 +296,6 @@ EXEMPT = {
     ('00_slim.ipynb', 'private'): 'tests of _convert, _find_classifier, _learn_inputs, ... are visible',
     ('07_data.ipynb', 'private'): 'a test of _missing is visible',
     ('08_config.ipynb', 'private'): 'tests of _describe, _range, _coerce, ... are visible',
-    ('12_train.ipynb', 'private'): 'examples call the private Trainer._step',
     ('13_cli.ipynb', 'private'): 'tests of _take_debug and _eval_command are visible',
 }
 
