@@ -11,7 +11,7 @@ from .core import GradAug
 from .semi import sigmoid_rampup   # importing gradaug.semi also gives GradAug its semi_step
 from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
-from .data import get_loaders, get_unlabelled_loader, whole_test_set
+from .loaders import get_loaders, get_unlabelled_loader, whole_test_set
 from .config import TrainConfig, DEFAULT_SIZES, build_model
 from .checkpoint import load_weights
 from .metrics import evaluate as evaluate_model, divergence_warnings

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from fastcore.script import call_parse, Param
 from .errors import USER_ERRORS, CheckpointError, ConfigError, DataError, RunFolderError, run_command
-from .data import get_test_loader
+from .loaders import get_test_loader
 from .config import (TrainConfig, config_dict, list_configs as shipped_configs, load_config, parse_overrides,
                             resume_config, settings, yaml_value)
 from .runtime import select_runtime, apply_runtime

@@ -21,7 +21,7 @@ from .train import Trainer, run
 from .distributed import gather_objects, process_shard
 from .cli import take_debug, train_command
 from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
-from .data import whole_test_set
+from .loaders import whole_test_set
 from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
 
 # %% auto #0

@@ -21,8 +21,9 @@ from pycocotools.cocoeval import Params
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
-from .data import (DataError, DatasetNotFoundError, DatasetInfo, IMAGENET_MEAN, IMAGENET_STD, Shard,
-                          dataset_info, digits_split, digits_tensors, eval_shard, seeded_loader, train_sampler)
+from .data import (DataError, DatasetNotFoundError, DatasetInfo, IMAGENET_MEAN, IMAGENET_STD, dataset_info,
+                          digits_split, digits_tensors)
+from .loaders import Shard, eval_shard, seeded_loader, train_sampler
 
 # %% auto #0
 __all__ = ['INK', 'IOU_TYPES', 'DETECTION_DATASETS', 'DigitCanvases', 'draw_detections', 'detection_grid', 'detection_collate',

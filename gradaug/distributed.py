@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from .config import ConfigError, TrainConfig
-from .data import Shard
+from .loaders import Shard
 from .runtime import Runtime
 from .checkpoint import CheckpointError, make_run_dir
 

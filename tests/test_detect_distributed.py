@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from gradaug.detect import detection_datasets, load_detector
 from gradaug.detection_data import IOU_TYPES, DigitCanvases, detection_loader, evaluate_detection
-from gradaug.data import Shard
+from gradaug.loaders import Shard
 from gradaug.distributed import gather_objects
 from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
 from test_detection import free_port

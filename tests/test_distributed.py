@@ -8,7 +8,7 @@ import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from gradaug.checkpoint import load_model
-from gradaug.data import get_test_loader
+from gradaug.loaders import get_test_loader
 from gradaug.metrics import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]

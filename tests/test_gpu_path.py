@@ -5,7 +5,7 @@ import math
 import pytest, torch
 from torch import nn
 from gradaug.config import TrainConfig
-from gradaug.data import get_loaders
+from gradaug.loaders import get_loaders
 from gradaug.runtime import Runtime, apply_runtime, seed_everything, select_runtime
 from gradaug.train import Trainer
 
