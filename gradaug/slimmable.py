@@ -219,6 +219,7 @@ def slim_layers(model:nn.Module)->list:
     "The width-switchable layers of `model`, in registration order."
     return [m for m in model.modules() if isinstance(m, SlimMixin)]
 
+# %% ../nbs/00a_slimmable.ipynb #0c5a48c6
 def check_width(w:float # a width to check
                )->float: # `w` as a float
     "`w` as a float if it is a width in (0, 1]; otherwise a `ValueError` that says what a width is."
@@ -227,6 +228,7 @@ def check_width(w:float # a width to check
                          f"1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
     return float(w)
 
+# %% ../nbs/00a_slimmable.ipynb #2a02af48
 def set_width(model:nn.Module, # a model converted by slim
               w:float # width in (0, 1]
              )->nn.Module:
@@ -237,6 +239,7 @@ def set_width(model:nn.Module, # a model converted by slim
     for m in layers: m.width = w
     return model
 
+# %% ../nbs/00a_slimmable.ipynb #5cc7441e
 @contextmanager
 def width(model:nn.Module, # a model converted by slim
           w:float # width in (0, 1] for the block
@@ -248,6 +251,7 @@ def width(model:nn.Module, # a model converted by slim
     finally:
         for m, pw in prev: m.width = pw
 
+# %% ../nbs/00a_slimmable.ipynb #0014ea11
 @contextmanager
 def graph_slicing(model:nn.Module):
     "Context manager: slice parameters inside autograd, so gradients reach each parameter's `AccumulateGrad` (DDP)."
@@ -264,17 +268,20 @@ def full_channels(m:nn.Module # a conv, BN or linear layer
     if isinstance(m, nn.Linear): return m.in_features
     return m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
 
+# %% ../nbs/00a_slimmable.ipynb #3f6f7b36
 def active_in_channels(m:SlimMixin # a slim layer
                       )->int:
     "Input channels slim layer `m` receives at its current width."
     return m.input_selection(full_channels(m))[0]
 
+# %% ../nbs/00a_slimmable.ipynb #2cde2a3e
 def kept_inputs(m:SlimMixin # a slim layer
                )->Union[slice, torch.Tensor]: # `slice(n)` for the leading `n` channels, else their indices
     "The input channels slim layer `m` keeps at its current width, as an index into its full-width input."
     n, idx = m.input_selection(full_channels(m))
     return slice(n) if idx is None else idx
 
+# %% ../nbs/00a_slimmable.ipynb #0c361335
 def active_out_channels(layer:nn.Module # an `nn.Conv2d` or `nn.Linear`, slimmed or not
                        )->int: # output channels (or features) it produces at its current width
     "Output channels `layer` produces at its current width: all of them unless `slim` made its outputs shrink."
