@@ -112,17 +112,18 @@ def _alive(pid:int)->bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/10_checkpoint.ipynb #a7c1e0d2
+def _lock_owner(path:Path)->dict:
+    "pid, host and start time written in the lock file `path` (empty if it cannot be read)."
+    try: pid, host, since = path.read_text().split(' ', 2)
+    except (OSError, ValueError): return {}
+    return dict(pid=int(pid), host=host, since=since.strip())
+
 # %% ../nbs/10_checkpoint.ipynb #6aa31049
 class RunLock:
     "Exclusive use of a run folder by one process: an exclusive-create lock file holding the pid; stale locks replaced."
     def __init__(self, run_dir:Union[str, Path], log=print):
         self.run_dir, self.path, self.log, self.held = Path(run_dir), Path(run_dir)/'.lock', log, False
-
-    def _owner(self)->dict:
-        "pid, host and start time written in the lock file (empty if it cannot be read)."
-        try: pid, host, since = self.path.read_text().split(' ', 2)
-        except (OSError, ValueError): return {}
-        return dict(pid=int(pid), host=host, since=since.strip())
 
     def acquire(self)->RunLock:
         make_run_dir(self.run_dir)
@@ -139,7 +140,7 @@ class RunLock:
 
     def _clear_stale(self):
         "Remove the lock if its process is gone; otherwise refuse with the owner named."
-        owner = self._owner()
+        owner = _lock_owner(self.path)
         if owner and owner['host'] == socket.gethostname() and not _alive(owner['pid']):
             self.log(f"note: removing the stale lock of process {owner['pid']} (started {owner['since']}), "
                      f"which no longer runs")

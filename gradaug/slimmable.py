@@ -103,6 +103,25 @@ class SlimMixin:
             raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
         return idx
 
+# %% ../nbs/00a_slimmable.ipynb #c5d2a8e7
+def _conv2d(conv:nn.Conv2d, x, w, b, groups:int):
+    "`conv`'s convolution (its padding mode, stride, padding and dilation) of `x` with the weight `w` and bias `b`."
+    if conv.padding_mode != 'zeros':
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        return F.conv2d(x, w, b, conv.stride, 0, conv.dilation, groups)
+    return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, groups)
+
+# %% ../nbs/00a_slimmable.ipynb #d8f1b6c3
+def _whole_groups_out(conv:nn.Conv2d, idx:torch.Tensor)->torch.Tensor:
+    "Output channels of grouped `conv` whose kept inputs `idx` are whole groups: those of the same groups."
+    ipg, opg = conv.in_channels//conv.groups, conv.out_channels//conv.groups
+    first = idx[::ipg]//ipg
+    groups_of = lambda per: (first[:, None]*per + torch.arange(per, device=idx.device)).flatten()
+    whole = len(idx) % ipg == 0 and torch.equal(idx, groups_of(ipg))
+    if not whole:
+        raise RuntimeError(f"SlimConv2d '{conv.slim_name}': its kept input channels are not whole groups of {ipg}.")
+    return groups_of(opg)
+
 # %% ../nbs/00a_slimmable.ipynb #7757dfdb
 class SlimConv2d(SlimMixin, nn.Conv2d):
     "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading (or traced) channels at `width`."
@@ -123,23 +142,11 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             o = groups*opg
         w = sliced(self.weight, (slice(o), slice(cin//groups)), self.through_graph)
         b = None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph)
-        return self._conv(x, w, b, groups)
-
-    def _conv(self, x, w, b, groups:int):
-        if self.padding_mode != 'zeros':
-            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(x, w, b, self.stride, 0, self.dilation, groups)
-        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
+        return _conv2d(self, x, w, b, groups)
 
     def kept_groups_out(self, idx:torch.Tensor)->torch.Tensor:
         "Output channels of a grouped conv whose kept inputs `idx` are whole groups: those of the same groups."
-        ipg, opg = self.in_channels//self.groups, self.out_channels//self.groups
-        first = idx[::ipg]//ipg
-        groups_of = lambda per: (first[:, None]*per + torch.arange(per, device=idx.device)).flatten()
-        whole = len(idx) % ipg == 0 and torch.equal(idx, groups_of(ipg))
-        if not whole:
-            raise RuntimeError(f"SlimConv2d '{self.slim_name}': its kept input channels are not whole groups of {ipg}.")
-        return groups_of(opg)
+        return _whole_groups_out(self, idx)
 
     def _gathered(self, x, idx:torch.Tensor):
         "The conv on input channels `idx` (not the leading ones): its weight gathered inside autograd."
@@ -150,7 +157,7 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             out = self.kept_groups_out(idx)
             w, groups = self.weight.index_select(0, out), len(idx)//(self.in_channels//self.groups)
             b = None if self.bias is None else self.bias.index_select(0, out)
-        return self._conv(x, w, b, groups)
+        return _conv2d(self, x, w, b, groups)
 
 # %% ../nbs/00a_slimmable.ipynb #50a32ed8
 class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
