@@ -22,7 +22,8 @@ from .distributed import gather_objects, process_shard
 from .cli import take_debug, train_command
 from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
 from .data import whole_test_set
-from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
+from .detection_data import (DETECTION_DATASETS, DigitCanvases, detection_loader, evaluate_detection,
+                                    get_detection_datasets)
 
 # %% auto #0
 __all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectionTask', 'DetectTrainer', 'clip_gradients',
@@ -36,7 +37,7 @@ class DetectConfig(RunConfig):
     "Every setting of a detection run (`gradaug-detect`), checked when created; `cfg.replace(key=value)` gives a copy."
     kind, command, folder = 'detection', 'gradaug-detect', 'configs/detect'   # for messages; its shipped configs
     def __init__(self, # its own settings; `RunConfig`'s come after them
-        dataset:Literal['digits', 'coco']='digits', # digit canvases (offline, embedded MNIST digits) or COCO 2017
+        dataset:Literal[tuple(DETECTION_DATASETS)]='digits', # digit canvases (offline, embedded digits) or COCO 2017
         data_root:str='data', # COCO: the folder holding coco/ (train2017/, val2017/ and annotations/)
         download:bool=False, # COCO cannot be downloaded by torchvision: kept false, it is refused with a hint
         train_images:int=64, # digits: training canvases, >= 1
@@ -75,11 +76,9 @@ def _detect_errors(c:DetectConfig)->list:
 
 # %% ../nbs/19_detect.ipynb #6812ac04
 def detection_datasets(cfg:DetectConfig)->tuple:
-    "(train, test) detection datasets of `cfg`: digit canvases, or COCO 2017 from `cfg.data_root`."
-    if cfg.dataset == 'digits':
-        return (DigitCanvases('train', cfg.train_images, cfg.canvas, cfg.max_digits, seed=0),
-                DigitCanvases('test', cfg.test_images, cfg.canvas, cfg.max_digits, seed=0))
-    return get_detection_datasets('coco', root=cfg.data_root, download=cfg.download)
+    "(train, test) datasets of `cfg` from `DETECTION_DATASETS` (the canvas settings apply to the digits)."
+    return get_detection_datasets(cfg.dataset, root=cfg.data_root, download=cfg.download, n_train=cfg.train_images,
+                                  n_test=cfg.test_images, canvas=cfg.canvas, max_digits=cfg.max_digits, seed=0)
 
 # %% ../nbs/19_detect.ipynb #65c0904e
 def build_detection_model(cfg:DetectConfig, num_classes:int)->nn.Module:
