@@ -38,11 +38,13 @@ class BNStats:
 
     def __repr__(self): return f"BNStats(width={self.width:g}, layers={len(self.stats)}, batches={self.batches})"
 
+# %% ../nbs/01_bn.ipynb #e02c74dc
 def _running_bns(model:nn.Module)->list:
     "(name, module) of every BN layer of `model` that keeps running statistics."
     return [(n, m) for n, m in model.named_modules()
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
 
+# %% ../nbs/01_bn.ipynb #0d2ebe21
 def _kept_at(m:nn.Module, w:float, n:int):
     "The channels BN layer `m` uses at width `w` (`n` of them): its kept inputs if it is slimmed, else the leading `n`."
     if not isinstance(m, SlimMixin): return slice(n)
@@ -50,6 +52,7 @@ def _kept_at(m:nn.Module, w:float, n:int):
     try: return kept_inputs(m)
     finally: m.width = prev
 
+# %% ../nbs/01_bn.ipynb #b60575ac
 def put_bn_stats(model:nn.Module, # the model `stats` were measured on
                  stats:BNStats # what recalibrate_bn returned
                 )->list: # (module, channels, mean, var) of what was in the buffers before
@@ -73,6 +76,7 @@ def _inputs(batch):
     "The model input of a batch: its first element if it is a (list or tuple) pair, else the batch itself."
     return batch[0] if isinstance(batch, (list, tuple)) else batch
 
+# %% ../nbs/01_bn.ipynb #9dc38e1c
 def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
     "Forward up to `batches` batches with BN layers in train mode and cumulative averages: (stats, batches seen)."
     device = next(iter(model.state_dict().values())).device
@@ -98,6 +102,7 @@ def _measure_bn(model:nn.Module, loader, batches:int, bns:list)->tuple:
              for name, m in bns if name in received}
     return stats, seen
 
+# %% ../nbs/01_bn.ipynb #048dfae0
 @torch.no_grad()
 def recalibrate_bn(model:nn.Module, # a model converted by slim (or any model, at width 1)
                    loader:Iterable, # training batches: a DataLoader or any iterable of inputs or (input, target) pairs
@@ -126,6 +131,7 @@ def recalibrate_bn(model:nn.Module, # a model converted by slim (or any model, a
     if not seen: raise ValueError("recalibrate_bn(): the loader gave no batches; pass training batches.")
     return BNStats(float(w), stats, seen)
 
+# %% ../nbs/01_bn.ipynb #ff2b5996
 @contextmanager
 def calibrated(model:nn.Module, # a model converted by slim
                stats:BNStats # what recalibrate_bn returned for this model

@@ -39,6 +39,7 @@ def _hook_counts(model:nn.Module)->list:
     return [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), len(m._backward_pre_hooks))
             for m in model.modules()]
 
+# %% ../nbs/15_cam.ipynb #64ffaeb9
 @contextmanager
 def model_kept(model:nn.Module):
     "Context manager: eval mode inside; afterwards each module in its own mode, each `.grad` as it was, no new hook."
@@ -59,6 +60,7 @@ def _method(method:str):
         raise ValueError(f"cam: unknown method {method!r}; choose one of {', '.join(CAM_METHODS)}.")
     return getattr(pytorch_grad_cam, CAM_METHODS[method])
 
+# %% ../nbs/15_cam.ipynb #ab9c0eb9
 def _target_module(model:nn.Module, target_layer, images:torch.Tensor)->nn.Module:
     "The module to compute maps on: `target_layer` (a module or its name), else the model's feature layer."
     if isinstance(target_layer, nn.Module): return target_layer
@@ -68,6 +70,7 @@ def _target_module(model:nn.Module, target_layer, images:torch.Tensor)->nn.Modul
         raise ValueError(f"cam: {type(model).__name__} has no module {name!r}; give target_layer= one of the names "
                          f"of model.named_modules().") from None
 
+# %% ../nbs/15_cam.ipynb #1c68c535
 def subnetwork(model:nn.Module, # a classifier, slimmed if `w` < 1
                w:float=1.0, # width to run at
                bn_stats:Optional[BNStats]=None # recalibrated statistics for width `w` (see recalibrate_bn)
@@ -112,12 +115,14 @@ class CamColumn:
     bn_stats:Optional[BNStats]=None # its recalibrated BN statistics, for width < 1
     target_layer:Union[str, nn.Module, None]=None # default: the model's feature layer
 
+# %% ../nbs/15_cam.ipynb #6ad72e62
 def column_heading(column:CamColumn)->str:
     "The column's name, with its width and BN statistics when it is a sub-network."
     if column.width >= 1: return column.name
     bn = 'recalibrated BN' if column.bn_stats is not None else "full net's BN"
     return f"{column.name}\nwidth {column.width:g}, {bn}"
 
+# %% ../nbs/15_cam.ipynb #1a1da2c0
 @torch.no_grad()
 def predict(column:CamColumn, images:torch.Tensor)->tuple:
     "(probabilities, predicted classes) of the column's (sub-)network on `images`, in eval mode."
@@ -135,6 +140,7 @@ def _pictures(images:torch.Tensor)->np.ndarray:
     if scaled.shape[1] == 1: scaled = scaled.expand(-1, 3, -1, -1)
     return scaled.permute(0, 2, 3, 1).numpy()
 
+# %% ../nbs/15_cam.ipynb #43b4cade
 def _rgb(pictures)->np.ndarray:
     "`pictures` as (N, H, W, 3) float32 in [0, 1]."
     rgb = np.asarray(pictures, dtype=np.float32)
@@ -181,8 +187,10 @@ def _check_figure_options(widths:Sequence[float], n:int, indices, calibrate:int,
     if calibrate < 0: raise ConfigError(f"--calibrate must be >= 0 batches (0: no recalibration), got {calibrate}")
     if indices is None and n < 1: raise ConfigError(f"--n must be >= 1 images, got {n}")
 
+# %% ../nbs/15_cam.ipynb #b4ad54da
 def _name(path:Path)->str: return path.parent.name if path.name == 'checkpoint.pt' else path.stem
 
+# %% ../nbs/15_cam.ipynb #3bb42ac0
 def _loaded(checkpoints:Sequence[str], device:str)->tuple:
     "[(name, model, config)] of the checkpoints, and the data set they share."
     loaded = []
@@ -196,6 +204,7 @@ def _loaded(checkpoints:Sequence[str], device:str)->tuple:
                           f"draw them separately")
     return loaded, datasets[0]
 
+# %% ../nbs/15_cam.ipynb #131d5e39
 def _images(test, n:int, indices)->torch.Tensor:
     "The test images at `indices` (default: `n` evenly spaced over the test set, which may be sorted by class)."
     if indices is None: indices = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int).tolist()
@@ -221,6 +230,7 @@ def cam_columns(loaded:list, # [(name, model, TrainConfig)] of the checkpoints
         columns.append(CamColumn(model, name))
     return columns
 
+# %% ../nbs/15_cam.ipynb #b49d4dbf
 def cam_figure(checkpoints:Sequence[str], # checkpoint files or run folders of gradaug-train
                out:Union[str, Path], # the image file to write (.png, .pdf, .svg, ...)
                n:int=4, # how many test images (evenly spaced over the test set), unless `indices`
@@ -281,6 +291,7 @@ def _place(canvas:torch.Tensor, digit:torch.Tensor, top:int, left:int)->list:
     rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
     return [top + int(rows.min()), left + int(cols.min()), top + int(rows.max()) + 1, left + int(cols.max()) + 1]
 
+# %% ../nbs/15_cam.ipynb #d56dccfa
 def digit_canvases(n:int, # how many canvases
                    seed:int=0, # canvas i depends only on (seed, i)
                    height:int=56, # canvas height, >= 28
@@ -304,6 +315,7 @@ def digit_canvases(n:int, # how many canvases
         labels[i] = label
     return (canvases - DIGITS_MEAN) / DIGITS_STD, labels, torch.tensor(boxes)
 
+# %% ../nbs/15_cam.ipynb #679a05f1
 def mass_in_boxes(maps:torch.Tensor, # (N, H, W) non-negative maps
                   boxes:torch.Tensor # (N, K, 4) boxes: top, left, bottom, right
                  )->torch.Tensor: # (N, K) share of each map's mass inside each box

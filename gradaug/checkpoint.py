@@ -34,8 +34,10 @@ def save_checkpoint(state:dict, path:Union[str, Path])->Path:
         if tmp.exists(): tmp.unlink()
     return path
 
+# %% ../nbs/10_checkpoint.ipynb #2bf535f5
 def _first_line(e:Exception)->str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
+# %% ../nbs/10_checkpoint.ipynb #ecafdc50
 def load_checkpoint(path:Union[str, Path], map_location='cpu')->dict:
     "The checkpoint at `path`, read with `weights_only=True`, or a `CheckpointError` saying what is wrong with it."
     path = Path(path)
@@ -48,6 +50,7 @@ def load_checkpoint(path:Union[str, Path], map_location='cpu')->dict:
         raise _damaged(path, e) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e: raise _damaged(path, e) from e
 
+# %% ../nbs/10_checkpoint.ipynb #19224b4a
 def _damaged(path:Path, e:Exception)->CheckpointError:
     return CheckpointError(
         f"{path} cannot be read as a checkpoint: it is truncated or corrupted ({type(e).__name__}: {_first_line(e)}). "
@@ -67,6 +70,7 @@ def rng_state(generators:dict=None # name -> torch.Generator to save as well
                 python=dict(version=version, state=torch.tensor(py, dtype=torch.int64), gauss=py_gauss),
                 generators={k: g.get_state() for k, g in (generators or {}).items()})
 
+# %% ../nbs/10_checkpoint.ipynb #aed7cd90
 def set_rng_state(state:dict, generators:dict=None):
     "Restore what `rng_state` saved (the named `generators` in place)."
     torch.set_rng_state(state['torch'])
@@ -87,6 +91,7 @@ def make_run_dir(path:Union[str, Path])->Path:
                              f"choose another out= that you can write to") from None
     return path
 
+# %% ../nbs/10_checkpoint.ipynb #e77b5bde
 def new_run_dir(name:str, # the run's name
                 root:Union[str, Path]='runs' # the folder holding all runs
                )->Path:
@@ -107,16 +112,18 @@ def _alive(pid:int)->bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/10_checkpoint.ipynb #a7c1e0d2
+def _lock_owner(path:Path)->dict:
+    "pid, host and start time written in the lock file `path` (empty if it cannot be read)."
+    try: pid, host, since = path.read_text().split(' ', 2)
+    except (OSError, ValueError): return {}
+    return dict(pid=int(pid), host=host, since=since.strip())
+
+# %% ../nbs/10_checkpoint.ipynb #6aa31049
 class RunLock:
     "Exclusive use of a run folder by one process: an exclusive-create lock file holding the pid; stale locks replaced."
     def __init__(self, run_dir:Union[str, Path], log=print):
         self.run_dir, self.path, self.log, self.held = Path(run_dir), Path(run_dir)/'.lock', log, False
-
-    def _owner(self)->dict:
-        "pid, host and start time written in the lock file (empty if it cannot be read)."
-        try: pid, host, since = self.path.read_text().split(' ', 2)
-        except (OSError, ValueError): return {}
-        return dict(pid=int(pid), host=host, since=since.strip())
 
     def acquire(self)->RunLock:
         make_run_dir(self.run_dir)
@@ -133,7 +140,7 @@ class RunLock:
 
     def _clear_stale(self):
         "Remove the lock if its process is gone; otherwise refuse with the owner named."
-        owner = self._owner()
+        owner = _lock_owner(self.path)
         if owner and owner['host'] == socket.gethostname() and not _alive(owner['pid']):
             self.log(f"note: removing the stale lock of process {owner['pid']} (started {owner['since']}), "
                      f"which no longer runs")
@@ -161,6 +168,7 @@ def find_checkpoint(path_or_run:Union[str, Path])->Path:
     if path.is_file(): return path
     raise CheckpointError(f"{path} does not exist: give a run folder written by gradaug-train, or a checkpoint file")
 
+# %% ../nbs/10_checkpoint.ipynb #1f70b1ba
 def _saved_config(state:dict, path:Path)->TrainConfig:
     "The `TrainConfig` stored in a training checkpoint."
     if not isinstance(state, dict) or 'config' not in state or 'model_info' not in state:
@@ -170,6 +178,7 @@ def _saved_config(state:dict, path:Path)->TrainConfig:
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"the config saved in {path} is not valid for this version of gradaug: {e}") from None
 
+# %% ../nbs/10_checkpoint.ipynb #995b1d26
 def model_weights(state, # a loaded checkpoint: a training checkpoint's dict or a plain state_dict
                   path:Path # where it was read from, for the message
                  )->dict:
@@ -194,6 +203,7 @@ def _load_into(model:nn.Module, weights:dict, path:Path)->nn.Module:
     model.load_state_dict(weights)
     return model
 
+# %% ../nbs/10_checkpoint.ipynb #206277bc
 def load_weights(model:nn.Module, # the model to load into (unchanged if the weights do not fit)
                  path_or_run:Union[str, Path] # a checkpoint file, run folder, or state_dict file
                 )->nn.Module:
@@ -201,6 +211,7 @@ def load_weights(model:nn.Module, # the model to load into (unchanged if the wei
     path = find_checkpoint(path_or_run)
     return _load_into(model, model_weights(load_checkpoint(path), path), path)
 
+# %% ../nbs/10_checkpoint.ipynb #82efd285
 def model_from_checkpoint(state:dict, # a loaded training checkpoint
                           path:Union[str, Path]='checkpoint' # where it came from, for messages
                          )->tuple: # (model in eval mode, its TrainConfig)
@@ -210,6 +221,7 @@ def model_from_checkpoint(state:dict, # a loaded training checkpoint
     _load_into(model, model_weights(state, Path(path)), Path(path))
     return model.eval(), cfg
 
+# %% ../nbs/10_checkpoint.ipynb #507d64b5
 def load_model(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-train
                device='cpu' # where to put the model
               )->tuple: # (model in eval mode, its TrainConfig)

@@ -72,10 +72,15 @@ def loaders(self:ClassificationTask)->tuple:
     self.unlabelled_loader = self._unlabelled_loader(len(train))
     return train, test
 
+# %% ../nbs/11b_classify.ipynb #e1cf5610
 @patch
 def new_model(self:ClassificationTask)->nn.Module: return build_model(self.cfg, self.num_classes, self.in_chans)
+
+# %% ../nbs/11b_classify.ipynb #ebfd1e9a
 @patch
 def load_init(self:ClassificationTask, model:nn.Module, path:str): load_weights(model, path)
+
+# %% ../nbs/11b_classify.ipynb #76615a5f
 @patch
 def model_info(self:ClassificationTask)->dict: return dict(num_classes=self.num_classes, in_chans=self.in_chans)
 
@@ -89,10 +94,12 @@ def new_gradaug(self:ClassificationTask, model:nn.Module, generator:torch.Genera
     self.gradaug = gradaug
     return gradaug
 
+# %% ../nbs/11b_classify.ipynb #848bdea0
 @patch
 def generators(self:ClassificationTask)->dict:
     return {} if self.mix_generator is self.trainer.aug_generator else dict(mix=self.mix_generator)
 
+# %% ../nbs/11b_classify.ipynb #4acb98ac
 @patch
 def describe(self:ClassificationTask)->str:
     return f"{self.cfg.model} on {self.cfg.dataset}, {self.gradaug.sampler!r}, transform={self.gradaug.transform!r}"
@@ -149,6 +156,7 @@ def _gradaug_step(self:ClassificationTask, x:torch.Tensor, y:torch.Tensor):
                                   threshold=cfg.semi_threshold, update_bn=cfg.semi_bn_update, scaler=t.scaler,
                                   amp_dtype=t.amp_dtype, weight=self.semi_weight(t.global_step))
 
+# %% ../nbs/11b_classify.ipynb #29e9f1dc
 @patch
 def semi_weight(self:ClassificationTask, step:int # optimizer steps taken so far
                )->float:
@@ -163,13 +171,20 @@ def evaluate(self:ClassificationTask, model:nn.Module, loader)->dict:
     return evaluate_model(model, loader, r.device, r.amp_dtype, r.channels_last,
                           reduce=all_reduce_sum)   # each rank evaluates its shard; the counts are added
 
+# %% ../nbs/11b_classify.ipynb #66de7dc9
 @patch
 def columns(self:ClassificationTask, test:dict)->dict:
     return dict(test_loss=test['loss'], test_top1=test['top1'], test_top5=test['top5'])
+
+# %% ../nbs/11b_classify.ipynb #d51710f6
 @patch
 def train_columns(self:ClassificationTask, sums:dict)->dict: return dict(train_acc=100 * sums['count'] / sums['images'])
+
+# %% ../nbs/11b_classify.ipynb #82dedca4
 @patch
 def postfix(self:ClassificationTask, sums:dict)->dict: return dict(acc=f"{100*sums['count']/sums['images']:.1f}")
+
+# %% ../nbs/11b_classify.ipynb #57d3ae0c
 @patch
 def warnings(self:ClassificationTask, history:list)->list:
     "Divergence, or accuracy at chance (`divergence_warnings`)."
@@ -188,6 +203,7 @@ def data_summary(self:ClassificationTask)->str:
                  f"(GradAug-semi)")
     return text + f"; {len(whole_test_set(t.test_loader)):,} test images"
 
+# %% ../nbs/11b_classify.ipynb #a2666990
 @patch
 def images_used(self:ClassificationTask)->str:
     "The labelled and unlabelled images drawn so far (with repeats), from the steps taken."
@@ -195,6 +211,7 @@ def images_used(self:ClassificationTask)->str:
     return (f"images drawn in {step:,} steps: {step * self.cfg.batch_size:,} labelled, "
             f"{step * self.unlabelled_batch_size:,} unlabelled")
 
+# %% ../nbs/11b_classify.ipynb #946808f5
 @patch
 def final_texts(self:ClassificationTask)->list: return [self.images_used()]
 

@@ -32,6 +32,7 @@ def take_debug(overrides:list, # the command's 'key=value' arguments
     asked = [yaml.safe_load(o.split('=', 1)[1]) for o in overrides if is_debug(o)]
     return [o for o in overrides if not is_debug(o)], debug or any(v is True for v in asked)
 
+# %% ../nbs/13_cli.ipynb #adf2fd5e
 def train_config(overrides:list, # 'key=value' strings; `resume=RUN_FOLDER` continues that run
                  config:str=None, # a shipped config's name or a YAML file
                  cls:type=None # the config class (None: TrainConfig; gradaug-detect: DetectConfig)
@@ -47,6 +48,7 @@ def train_config(overrides:list, # 'key=value' strings; `resume=RUN_FOLDER` cont
                           f"e.g. resume=runs/digits-20261125-101500")
     return resume_config(run, [o for o in overrides if o not in resume], cls)
 
+# %% ../nbs/13_cli.ipynb #b6ce79e8
 def _report(s:dict)->str:
     return (f"final test top-1 {s['final_top1']:.2f}% (top-5 {s['final_top5']:.2f}%), best top-1 "
             f"{s['best_top1']:.2f}% at epoch {s['best_epoch']}\ncheckpoint: {s['checkpoint']}\n"
@@ -59,11 +61,13 @@ def _columns(rows:list)->str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return '\n'.join('  '.join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in rows)
 
+# %% ../nbs/13_cli.ipynb #dc7a094d
 def configs_text(cls:type=None # a config class (None: TrainConfig)
                 )->str:
     "The shipped configs, one per line, with the first line of each one's header."
     return _columns([('name', 'what it runs')] + list(shipped_configs(cls).items()))
 
+# %% ../nbs/13_cli.ipynb #d1827703
 def settings_text(cls:type=None # a config class (None: TrainConfig)
                  )->str:
     "Every setting with its default and description, as `gradaug-train --list_settings` prints them."
@@ -84,8 +88,10 @@ def train_command(overrides:list, # 'key=value' settings; `resume=RUN_FOLDER` co
     if print_config: return print(yaml.safe_dump(config_dict(cfg), sort_keys=False), end='')
     primary_log(print)((run or _train_report)(cfg))   # under torchrun: rank 0 reports
 
+# %% ../nbs/13_cli.ipynb #d248bc42
 def _train_report(cfg:TrainConfig)->str: return _report(train(cfg))
 
+# %% ../nbs/13_cli.ipynb #78f01bf4
 @call_parse
 def train_main(overrides:Param("settings as key=value, after --config (e.g. epochs=5 sizes=[32,28,24]); "
                                "resume=RUN_FOLDER continues a run", str, nargs='*'),
@@ -134,6 +140,7 @@ def _eval_command(checkpoint, overrides, json_path):
         except OSError as e: raise ConfigError(f"cannot write --json {json_path}: {e.strerror or e}") from None
         print(f"written to {json_path}")
 
+# %% ../nbs/13_cli.ipynb #bc88ee56
 @call_parse
 def eval_main(checkpoint:Param("a checkpoint file or the folder of a gradaug-train run", str),
               overrides:Param("data and runtime settings as key=value (e.g. data_root=/data device=cpu)", str,

@@ -79,6 +79,7 @@ def settings(cls:type=None # a config class made by config_class, or RunConfig (
     run = {k: (hint, cls.run_defaults.get(k, d), doc) for k, (hint, d, doc) in RUN_SETTINGS.items()}
     return {'name': run.pop('name'), **cls.own_settings, **run}
 
+# %% ../nbs/08_config.ipynb #21caa708
 def _describe(hint)->str:
     "A type in a config's words: 'an int', 'one of ...', 'a list of ints or null'."
     if get_origin(hint) is Union: return ' or '.join(_describe(a) for a in get_args(hint))
@@ -87,11 +88,13 @@ def _describe(hint)->str:
     if get_origin(hint) is list: return "a list of " + {int: 'ints', float: 'numbers'}[get_args(hint)[0]]
     return {bool: 'true or false', int: 'an int', float: 'a number', str: 'a string'}[hint]
 
+# %% ../nbs/08_config.ipynb #3b57d695
 def yaml_value(value)->str:
     "`value` as it is written in a config file or a `key=value` override."
     text = yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True)
     return text.strip().removesuffix('...').strip()
 
+# %% ../nbs/08_config.ipynb #606c5fad
 def settings_table(cls:type=None # a config class (None: TrainConfig)
                   )->str:
     "The settings as a markdown table (setting, default, description)."
@@ -114,6 +117,7 @@ def _set_and_check(self, **values):
     for key, (_, default, _) in settings(type(self)).items(): object.__setattr__(self, key, values.get(key, default))
     validate(self)
 
+# %% ../nbs/08_config.ipynb #cd59408d
 def config_class(**run_defaults # the class's defaults for `RunConfig` settings, where they differ
                 ):
     "Decorate a `RunConfig` subclass whose `__init__` declares its own settings: it takes every setting as a keyword."
@@ -172,12 +176,14 @@ def _range(doc:str): # a setting's description
     if m := _BOUND.search(doc or ''): return float(m[2]), m[1] == '>', math.inf, True
     return None
 
+# %% ../nbs/08_config.ipynb #800180ec
 def _in_range(value, bounds)->bool:
     low, low_open, high, high_open = bounds
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
     return above and below
 
+# %% ../nbs/08_config.ipynb #ac53ef19
 def _range_text(bounds)->str:
     low, low_open, high, high_open = bounds
     if high == math.inf: return f"must be {'>' if low_open else '>='} {low:g}"
@@ -208,6 +214,7 @@ def _coerce(value, hint):
         return value
     raise TypeError
 
+# %% ../nbs/08_config.ipynb #6e144af1
 def _type_errors(c:TrainConfig)->list:
     "Coerce every setting of `c` to its type in place; describe those that cannot be."
     errs = []
@@ -240,6 +247,7 @@ def _combination_errors(c:TrainConfig)->list:
          f"model={c.model!r} is not one of {', '.join(MODELS)} (or wrn{{depth}}_{{k}})")
     return errs + _semi_errors(c)
 
+# %% ../nbs/08_config.ipynb #b3c91005
 def run_errors(c # a config with the settings every run has (device, optimizer, schedule, run folder)
               )->list: # the problems, one sentence each
     "Device, optimizer, schedule and run-folder settings that contradict each other (in any config class with them)."
@@ -258,6 +266,7 @@ def run_errors(c # a config with the settings every run has (device, optimizer, 
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 
+# %% ../nbs/08_config.ipynb #15c9f8bc
 def validate(c # a config: a RunConfig subclass made by config_class
             ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
@@ -290,24 +299,30 @@ def config_dict(cfg:TrainConfig)->dict:
     "Every setting of `cfg` as a plain dict (lists copied)."
     return {k: list(v) if isinstance(v, list) else v for k, v in ((k, getattr(cfg, k)) for k in settings(type(cfg)))}
 
+# %% ../nbs/08_config.ipynb #570d06b8
 def _frozen(self, key, value):
     raise AttributeError(f"{type(self).__name__} is frozen; use cfg.replace({key}=...) for a changed copy")
 
+# %% ../nbs/08_config.ipynb #1d4cae04
 def _equal(self, other): return type(other) is type(self) and config_dict(self) == config_dict(other)
 
+# %% ../nbs/08_config.ipynb #a9e7b746
 def _changed_settings(self)->str:
     changed = [f"{k}={v!r}" for k, v in config_dict(self).items() if v != _default(type(self), k)]
     return f"{type(self).__name__}({', '.join(changed)})"
 
+# %% ../nbs/08_config.ipynb #9e1392bd
 def _default(cls, key):
     value = settings(cls)[key][1]
     return list(value) if isinstance(value, tuple) else value
 
+# %% ../nbs/08_config.ipynb #44cb8a55
 def _replace(self, **changes)->TrainConfig:
     "A copy of this config with `changes` applied (and checked)."
     _check_keys(changes, 'cfg.replace()', type(self))
     return type(self)(**{**config_dict(self), **changes})
 
+# %% ../nbs/08_config.ipynb #3bdcecd2
 def frozen_config(cls:type # a config class: settings documented in its __init__, which calls _validate
                  )->type:
     "Make `cls` frozen, equal when its settings are, shown by its changed settings, and given `replace`."
@@ -320,6 +335,7 @@ frozen_config(TrainConfig)
 # %% ../nbs/08_config.ipynb #6c10aa2b
 def _config_dir(cls:type=None)->Path: return Path(str(resources.files('gradaug')/(cls or TrainConfig).folder))
 
+# %% ../nbs/08_config.ipynb #37dc401b
 def list_configs(cls:type=None # a config class (None: TrainConfig)
                 )->dict:
     "Name -> first comment line of every config of `cls` shipped with gradaug."
@@ -329,6 +345,7 @@ def list_configs(cls:type=None # a config class (None: TrainConfig)
         found[path.stem] = first.lstrip('# ').strip()
     return found
 
+# %% ../nbs/08_config.ipynb #2cc79398
 def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (None: TrainConfig)
                )->Path:
     "The YAML file `name_or_path` means: a path to an existing file, or the name of a shipped config."
@@ -367,6 +384,7 @@ def _read_yaml(path:Path)->dict:
     if not isinstance(d, dict): raise ConfigError(f"{path}: a config file must be a YAML mapping of key: value")
     return d
 
+# %% ../nbs/08_config.ipynb #ea345d76
 def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name (None: the defaults)
                 overrides:list=None, # 'key=value' strings applied after the file
                 cls:type=None, # the config class (None: TrainConfig)
@@ -384,6 +402,7 @@ def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name
     d.update(kwargs)
     return (cls or TrainConfig)(**d)
 
+# %% ../nbs/08_config.ipynb #009088a7
 def save_config(cfg:TrainConfig, path:Union[str, Path]):
     "Write `cfg` as YAML (a file `load_config` reads back)."
     Path(path).write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))

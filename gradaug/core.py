@@ -31,6 +31,7 @@ class StepResult:
 # %% ../nbs/05_core.ipynb #357be393
 def _call(net:nn.Module, x): return net(x)
 
+# %% ../nbs/05_core.ipynb #06beaab4
 def _detached(output):
     "`output` detached from autograd: a tensor, or a dict, list or tuple of them (nested)."
     if isinstance(output, torch.Tensor): return output.detach()
@@ -38,6 +39,7 @@ def _detached(output):
     if isinstance(output, (list, tuple)): return type(output)(_detached(o) for o in output)
     return output
 
+# %% ../nbs/05_core.ipynb #a211738f
 def _device_type(x)->str:
     "Device type ('cpu', 'cuda', ...) of the first tensor in batch `x`: a tensor, or a dict, list or tuple of them."
     if isinstance(x, torch.Tensor): return x.device.type

@@ -31,6 +31,7 @@ SMALLEST_SIDE = 28     # sides from here up to 31 pixels are padded to 32
 class CorruptionError(DataError):
     "An image, corruption or corrupted data set that the robustness evaluation cannot use; the message says why."
 
+# %% ../nbs/14a_corruptions.ipynb #fd91cf7c
 def _check_corruption(corruption:str, severity:int):
     if corruption not in CORRUPTIONS:
         raise CorruptionError(f"unknown corruption {corruption!r}; the 15 of ImageNet-C are {', '.join(CORRUPTIONS)}")
@@ -181,14 +182,17 @@ def raw_test_set(name:str, # one of gradaug's `DATASETS` (see gradaug.data)
 # %% ../nbs/14a_corruptions.ipynb #fd56f9c0
 def _stack_images(batch:list)->tuple: return np.stack([b[0] for b in batch]), np.array([b[1] for b in batch])
 
+# %% ../nbs/14a_corruptions.ipynb #a0c62e87
 def _write_npy(path:Path, array:np.ndarray):
     "Save `array` at `path` atomically (a temporary file renamed)."
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
     np.save(tmp, array)
     os.replace(tmp, path)
 
+# %% ../nbs/14a_corruptions.ipynb #5f12f4ee
 def _cache_path(folder:Path, corruption:str, severity:int)->Path: return folder/f"{corruption}-{severity}.npy"
 
+# %% ../nbs/14a_corruptions.ipynb #1b6bf78e
 def _pair_batches(pairs:int, n:int, batch_size:int=50)->list:
     "Index batches over `pairs` data sets of `n` items laid end to end, none straddling two of them."
     starts = [(p * n, i) for p in range(pairs) for i in range(0, n, batch_size)]
@@ -323,6 +327,7 @@ def corruption_scores(errors:dict, # (corruption, severity) -> top-1 error of th
     relative = {c: 100 * (m - clean) / drop[c] if drop[c] > 0 else np.nan for c, m in means.items()}
     return dict(ce=ce, relative_ce=relative, mce=_mean_defined(ce), relative_mce=_mean_defined(relative))
 
+# %% ../nbs/14a_corruptions.ipynb #3b164954
 def _mean_defined(values:dict)->float:
     "The mean of the values that are not NaN (NaN if none is)."
     defined = [v for v in values.values() if not np.isnan(v)]

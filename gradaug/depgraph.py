@@ -22,6 +22,7 @@ def default_example(layers:list # slim layers, in registration order
     if isinstance(first, nn.Linear): return torch.zeros(1, first.in_features, **kw)
     return torch.zeros(1, full_channels(first), 64, 64, **kw)
 
+# %% ../nbs/00b_depgraph.ipynb #db3f5af0
 def dry_run(model:nn.Module, # a model converted by slim
             x:torch.Tensor, # an input batch
             w:float # width to run at
@@ -51,8 +52,10 @@ def is_producer(m:nn.Module # a slim layer
     "Whether `m` creates new channels (a conv with one group, or a linear layer) rather than passing its inputs on."
     return isinstance(m, SlimLinear) or (isinstance(m, SlimConv2d) and m.groups == 1)
 
+# %% ../nbs/00b_depgraph.ipynb #69e2616f
 def _channel_dim(m:nn.Module)->int: return -1 if isinstance(m, nn.Linear) else 1
 
+# %% ../nbs/00b_depgraph.ipynb #2eb80512
 def _out_count(m:nn.Module)->int: return m.out_features if isinstance(m, nn.Linear) else m.out_channels
 
 # %% ../nbs/00b_depgraph.ipynb #38c2f98e
@@ -64,6 +67,7 @@ def _marker_bits(key:int, n:int, key_bits:int, chan_bits:int)->torch.Tensor:
     bits = torch.stack(bits) if bits else torch.zeros(0, n, dtype=torch.bool)
     return torch.cat([torch.zeros(1, n, dtype=torch.bool), keys, bits])
 
+# %% ../nbs/00b_depgraph.ipynb #3dfe0bb3
 def _decode(nan:torch.Tensor, key_bits:int)->tuple:
     "Keys and channel indices from the [samples, channels] NaN pattern a layer received; and the control sample."
     weights = lambda k: (2**torch.arange(k))[:, None]
@@ -103,6 +107,7 @@ def _leading(keys:torch.Tensor, chans:torch.Tensor, counts:tuple, full:int)->boo
     k = int(keys[0])
     return k > 0 and counts[k] == full and bool((keys == k).all()) and torch.equal(chans, torch.arange(full))
 
+# %% ../nbs/00b_depgraph.ipynb #c230fdd0
 def apply_trace(model:nn.Module, # a model converted by slim
                 maps:dict, # what trace_channels returned: {layer: (keys, chans, control)}
                 counts:tuple # key -> channel count
@@ -149,6 +154,7 @@ def _layer_inputs(model:nn.Module, x:torch.Tensor, mask:dict=None)->tuple:
         for h in hooks: h.remove()
     return out, seen
 
+# %% ../nbs/00b_depgraph.ipynb #e2a8098e
 def check_masked(model:nn.Module, # a model converted by slim
                  x:torch.Tensor, # an input batch
                  w:float, # the width of the sub-network

@@ -22,7 +22,8 @@ from .distributed import gather_objects, process_shard
 from .cli import take_debug, train_command
 from .detection import DETECTORS, DetectionGradAug, build_detector, load_backbone
 from .loaders import whole_test_set
-from .detection_data import DigitCanvases, detection_loader, evaluate_detection, get_detection_datasets
+from .detection_data import (DETECTION_DATASETS, DigitCanvases, detection_loader, evaluate_detection,
+                                    get_detection_datasets)
 
 # %% auto #0
 __all__ = ['DetectConfig', 'detection_datasets', 'build_detection_model', 'DetectionTask', 'DetectTrainer', 'clip_gradients',
@@ -36,7 +37,7 @@ class DetectConfig(RunConfig):
     "Every setting of a detection run (`gradaug-detect`), checked when created; `cfg.replace(key=value)` gives a copy."
     kind, command, folder = 'detection', 'gradaug-detect', 'configs/detect'   # for messages; its shipped configs
     def __init__(self, # its own settings; `RunConfig`'s come after them
-        dataset:Literal['digits', 'coco']='digits', # digit canvases (offline, embedded MNIST digits) or COCO 2017
+        dataset:Literal[tuple(DETECTION_DATASETS)]='digits', # digit canvases (offline, embedded digits) or COCO 2017
         data_root:str='data', # COCO: the folder holding coco/ (train2017/, val2017/ and annotations/)
         download:bool=False, # COCO cannot be downloaded by torchvision: kept false, it is refused with a hint
         train_images:int=64, # digits: training canvases, >= 1
@@ -75,12 +76,11 @@ def _detect_errors(c:DetectConfig)->list:
 
 # %% ../nbs/19_detect.ipynb #6812ac04
 def detection_datasets(cfg:DetectConfig)->tuple:
-    "(train, test) detection datasets of `cfg`: digit canvases, or COCO 2017 from `cfg.data_root`."
-    if cfg.dataset == 'digits':
-        return (DigitCanvases('train', cfg.train_images, cfg.canvas, cfg.max_digits, seed=0),
-                DigitCanvases('test', cfg.test_images, cfg.canvas, cfg.max_digits, seed=0))
-    return get_detection_datasets('coco', root=cfg.data_root, download=cfg.download)
+    "(train, test) datasets of `cfg` from `DETECTION_DATASETS` (the canvas settings apply to the digits)."
+    return get_detection_datasets(cfg.dataset, root=cfg.data_root, download=cfg.download, n_train=cfg.train_images,
+                                  n_test=cfg.test_images, canvas=cfg.canvas, max_digits=cfg.max_digits, seed=0)
 
+# %% ../nbs/19_detect.ipynb #65c0904e
 def build_detection_model(cfg:DetectConfig, num_classes:int)->nn.Module:
     "The untrained detector of `cfg`, from the global random state (`DetectionGradAug` slims it for training)."
     proposals = {f'rpn_{when}_nms_top_n_{phase}': cfg.proposals for when in ('pre', 'post')
@@ -97,6 +97,7 @@ class DetectionTask(Task):
     @property
     def has_masks(self)->bool: return self.cfg.arch.startswith('maskrcnn')
 
+# %% ../nbs/19_detect.ipynb #40d9c0ef
 class DetectTrainer(Trainer):
     "`gradaug.train.Trainer` over a `DetectionTask`."
     def __init__(self, cfg:DetectConfig,
@@ -116,15 +117,22 @@ def loaders(self:DetectionTask)->tuple:
                              steps_per_epoch=cfg.steps_per_epoch, shard=shard),
             detection_loader(test, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, workers=workers, shard=shard))
 
+# %% ../nbs/19_detect.ipynb #1bfe10e9
 @patch
 def new_model(self:DetectionTask)->nn.Module: return build_detection_model(self.cfg, self.num_classes)
+
+# %% ../nbs/19_detect.ipynb #a228cf76
 @patch
 def model_info(self:DetectionTask)->dict: return dict(num_classes=self.num_classes, in_chans=3)
+
+# %% ../nbs/19_detect.ipynb #36476ce3
 @patch
 def new_gradaug(self:DetectionTask, model:nn.Module, generator:torch.Generator)->DetectionGradAug:
     cfg = self.cfg
     return DetectionGradAug(model, n=cfg.n, alpha=cfg.alpha, generator=generator, distill=cfg.distill,
                             divisor=cfg.divisor, sizes=cfg.sizes)
+
+# %% ../nbs/19_detect.ipynb #718309eb
 @patch
 def describe(self:DetectionTask)->str:
     return f"{self.cfg.arch} on {self.cfg.dataset}, n={self.cfg.n}, alpha={self.cfg.alpha}"
@@ -138,6 +146,7 @@ def load_init(self:DetectionTask, model:nn.Module, path:str):
     self.log(f"backbone from {path}: {len(missing)} missing keys{_some(missing)}, "
              f"{len(unexpected)} unexpected{_some(unexpected)}")
 
+# %% ../nbs/19_detect.ipynb #6bb2f172
 def _some(keys:list)->str: return f" ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})" if keys else ''
 
 # %% ../nbs/19_detect.ipynb #bf17d2fa
@@ -156,6 +165,7 @@ def clip_gradients(optimizer:torch.optim.Optimizer, # its parameters' gradients 
 def _to(target:dict, device:torch.device)->dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
 
+# %% ../nbs/19_detect.ipynb #716b98fc
 @patch
 def step(self:DetectionTask, images:list, targets:list)->tuple:
     "One detection GradAug step: (StepResult, full-network loss, summed sub-network loss, 0)."
@@ -165,8 +175,11 @@ def step(self:DetectionTask, images:list, targets:list)->tuple:
     res = t.gradaug.step(images, targets, scaler=t.scaler, amp_dtype=t.amp_dtype)
     return res, float(res.loss), float(sum(res.sub_losses)), 0.
 
+# %% ../nbs/19_detect.ipynb #1a091223
 @patch
 def before_update(self:DetectionTask): clip_gradients(self.trainer.optimizer, self.cfg.clip_grad, self.trainer.scaler)
+
+# %% ../nbs/19_detect.ipynb #7b22b9e7
 @patch
 def postfix(self:DetectionTask, sums:dict)->dict: return dict(sub=f"{sums['sub_loss'] / sums['images']:.3f}")
 
@@ -176,12 +189,14 @@ def evaluate(self:DetectionTask, model:nn.Module, loader)->dict:
     "Box (and mask) mAP of the detector on the test set (torchmetrics' `MeanAveragePrecision`)."
     return evaluate_detection(model, loader, gather=gather_objects)   # each rank its shard, mAP of all
 
+# %% ../nbs/19_detect.ipynb #c46e8361
 def _metric(test:dict, name:str, iou_type:str='bbox'):
     "`test[name]`, also under torchmetrics' prefixed names (bbox_map, segm_map, ...); None if absent."
     for key in ((name, f'bbox_{name}') if iou_type == 'bbox' else (f'segm_{name}',)):
         if key in test: return float(test[key])
     return None
 
+# %% ../nbs/19_detect.ipynb #37b62f28
 @patch
 def columns(self:DetectionTask, test:dict)->dict:
     "The history columns of an `evaluate` result: box mAP, box mAP@0.5 (and mask mAP, mask mAP@0.5)."
@@ -189,6 +204,7 @@ def columns(self:DetectionTask, test:dict)->dict:
     if self.has_masks: cols.update(mask_map=_metric(test, 'map', 'segm'), mask_map_50=_metric(test, 'map_50', 'segm'))
     return cols
 
+# %% ../nbs/19_detect.ipynb #393adcef
 @patch(as_prop=True)
 def plot_panels(self:DetectionTask)->tuple:
     maps = (('box_map', 'box mAP'), ('box_map_50', 'box mAP@0.5'))
@@ -204,6 +220,7 @@ def warnings(self:DetectionTask, history:list)->list:
     if not h or h[-1]['box_map'] > 0: return []
     return ["the final box mAP is 0: the detector finds nothing yet; train longer (epochs=), or try a lower lr"]
 
+# %% ../nbs/19_detect.ipynb #9d258a68
 @patch
 def epoch_text(self:DetectionTask, row:dict)->str:
     "The line logged after an epoch."
@@ -212,6 +229,7 @@ def epoch_text(self:DetectionTask, row:dict)->str:
             f"{row['train_sub_loss']:.4f}), test box mAP {row['box_map']:.3f} (@0.5 {row['box_map_50']:.3f}){mask}, "
             f"{row['images_per_s']:.1f} img/s, {row['epoch_s']:.1f}s")
 
+# %% ../nbs/19_detect.ipynb #8a539ce1
 @patch
 def data_summary(self:DetectionTask)->str:
     "The training and test images of the run (under torchrun: per process per step, and the whole test set)."
@@ -224,6 +242,7 @@ def train_detector(cfg:DetectConfig, log=print)->dict:
     "`gradaug.train.run` a detection config: what `gradaug-detect` does."
     return run(cfg, DetectionTask, log)
 
+# %% ../nbs/19_detect.ipynb #69294015
 def load_detector(path_or_run:Union[str, Path], # a checkpoint file or a run folder of gradaug-detect
                   device='cpu' # where to put the model
                  )->tuple: # (detector in eval mode, its DetectConfig)
@@ -248,6 +267,7 @@ def _detect_report(cfg:DetectConfig)->str:
             f"metrics:    {s['metrics_csv']}\nplot:       {s['plot']}\n"
             f"continue:   gradaug-detect resume={s['run_dir']} epochs=N")
 
+# %% ../nbs/19_detect.ipynb #10c02a8e
 @call_parse
 def detect_main(overrides:Param("settings as key=value, after --config (e.g. epochs=5 n=2); resume=RUN_FOLDER "
                                 "continues a run", str, nargs='*'),

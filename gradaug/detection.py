@@ -53,6 +53,7 @@ def _unwrap(model:nn.Module)->nn.Module:
     "The detector inside a DDP wrapper, or `model` itself."
     return model.module if isinstance(model, DistributedDataParallel) else model
 
+# %% ../nbs/17_detection.ipynb #41511bc9
 def _part(model:nn.Module, name:str, who:str)->nn.Module:
     "`model.<name>` of a torchvision detector (through a DDP wrapper), or a `TypeError` saying what to pass."
     part = getattr(_unwrap(model), name, None)
@@ -61,6 +62,7 @@ def _part(model:nn.Module, name:str, who:str)->nn.Module:
                         f"MaskRCNN, e.g. from build_detector), or a DistributedDataParallel wrapper of one.")
     return part
 
+# %% ../nbs/17_detection.ipynb #d842e445
 def slim_detector(model:nn.Module, # a torchvision FasterRCNN / MaskRCNN (or a DDP wrapper of one)
                   divisor:int=1 # active channel counts are multiples of this (as in slim)
                  )->nn.Module: # the same detector, its backbone converted in place
@@ -117,6 +119,7 @@ def _summed(output, targets=None)->torch.Tensor:
     "The sum of a detector's loss dict: the first element of `output` (the full network's loss, GradAug's criterion)."
     return sum(output[0].values())
 
+# %% ../nbs/17_detection.ipynb #660b2c2d
 class _SubLoss:
     "A sub-network's loss: its ground-truth detection losses and, when distilling, the weighted FPN distance."
     def __init__(self, distill:str, weight:float, ground_truth:bool):
@@ -235,6 +238,7 @@ def _classification_weights(source)->tuple:
     path = find_checkpoint(source)
     return model_weights(load_checkpoint(path), path), str(path)
 
+# %% ../nbs/17_detection.ipynb #527b2f3d
 def load_backbone(model:nn.Module, # a torchvision detector on a ResNet-FPN backbone (or a DDP wrapper of one)
                   source # a gradaug checkpoint file or run folder, a state_dict file, or a ResNet's state_dict
                  )->tuple: # (missing, unexpected): body keys the source lacks, source keys the body lacks

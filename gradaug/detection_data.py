@@ -39,11 +39,13 @@ def _digit_ink(digit:Tensor, size:int)->np.ndarray:
     ink = np.round(np.clip(resized, 0, 1) * 255).astype(np.uint8)
     return ink * (ink >= round(INK * 255))
 
+# %% ../nbs/18_detection_data.ipynb #1188b50f
 def _ink_box(ink:np.ndarray)->list:
     "[x0, y0, x1, y1) of the lit pixels of a 2-d array: left/top inclusive, right/bottom exclusive."
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
 
+# %% ../nbs/18_detection_data.ipynb #bccf5e4e
 def _apart(box:list, others:list, gap:int=1)->bool:
     "Whether `box` keeps at least `gap` pixels from each box in `others` (all [x0, y0, x1, y1))."
     return all(box[2] + gap <= o[0] or o[2] + gap <= box[0] or box[3] + gap <= o[1] or o[3] + gap <= box[1]
@@ -103,6 +105,7 @@ def _generator(split:str, seed:int, i:int)->torch.Generator:
     "The generator of canvas `i`: its own stream for each (split, seed, i)."
     return torch.Generator().manual_seed((seed * 1_000_003 + i) * 2 + (split == 'test'))
 
+# %% ../nbs/18_detection_data.ipynb #a32e98e1
 @patch
 def __getitem__(self:DigitCanvases, i:int)->tuple:
     "(image (3, H, W) float32 in [0, 1], target dict) of canvas `i`."
@@ -130,6 +133,7 @@ def _rle(mask:Tensor)->dict:
     rle = coco_mask.encode(np.asfortranarray(mask.numpy()))
     return {'size': [int(s) for s in rle['size']], 'counts': rle['counts'].decode('ascii')}
 
+# %% ../nbs/18_detection_data.ipynb #8bac26ec
 def _coco_dict(self:DigitCanvases)->dict:
     "The COCO instances dict of the canvases."
     images, annotations = [], []
@@ -144,6 +148,7 @@ def _coco_dict(self:DigitCanvases)->dict:
     categories = [dict(id=c, name=name, supercategory='digit') for c, name in enumerate(self.classes) if c]
     return dict(info=dict(description=repr(self)), images=images, annotations=annotations, categories=categories)
 
+# %% ../nbs/18_detection_data.ipynb #f7209297
 @patch(as_prop=True)
 def coco(self:DigitCanvases)->dict:
     "The canvases as a COCO instances dict: images, annotations (RLE segmentations), categories (built once)."
@@ -156,17 +161,20 @@ def _binary_masks(masks:Tensor)->Tensor:
     if masks.is_floating_point(): masks = masks > 0.5
     return (masks[:, 0] if masks.ndim == 4 else masks).bool()
 
+# %% ../nbs/18_detection_data.ipynb #c400974d
 def _colours(labels:Tensor)->list:
     "One colour per class (matplotlib's tab10 cycle), as RGB tuples."
     from matplotlib import colormaps
     palette = colormaps['tab10'].colors
     return [tuple(int(255 * c) for c in palette[int(label) % len(palette)]) for label in labels]
 
+# %% ../nbs/18_detection_data.ipynb #2b0c63b8
 def _uint8_rgb(image:Tensor)->Tensor:
     "A (C, H, W) image, float in [0, 1] or uint8, as (3, H, W) uint8."
     if image.dtype != torch.uint8: image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     return image.cpu().expand(3, -1, -1) if image.shape[0] == 1 else image.cpu()[:3]
 
+# %% ../nbs/18_detection_data.ipynb #96198fb0
 def draw_detections(image:Tensor, # (C, H, W): float in [0, 1] or uint8; 1 or 3 channels
                     annotation:dict, # a target or a prediction: boxes, labels, optional scores and masks
                     score_threshold:float=0.5, # predictions scoring below this are not drawn
@@ -216,6 +224,7 @@ def detection_collate(batch:list)->tuple:
     images, targets = zip(*batch)
     return list(images), list(targets)
 
+# %% ../nbs/18_detection_data.ipynb #3c7c94bb
 def detection_loader(dataset:Dataset, # (image, target) pairs, e.g. DigitCanvases
                      batch_size:int, # images per batch, >= 1
                      shuffle:bool=True, # training order (EpochSampler, last incomplete batch dropped), else in order
@@ -247,6 +256,7 @@ def _has_masks(model:nn.Module)->bool:
     heads = getattr(getattr(model, 'module', model), 'roi_heads', None)
     return bool(heads is not None and heads.has_mask())
 
+# %% ../nbs/18_detection_data.ipynb #82e1fa23
 def _iou_types(model:nn.Module, iou_types)->tuple:
     "The IoU types to evaluate: ('bbox',) plus 'segm' when the model has masks, unless given."
     if iou_types is None: return IOU_TYPES if _has_masks(model) else ('bbox',)
@@ -269,11 +279,13 @@ def _for_metric(annotation:dict, iou_types:tuple, keys:tuple)->dict:
         entry['masks'] = _binary_masks(annotation['masks']).cpu()
     return entry
 
+# %% ../nbs/18_detection_data.ipynb #9d84b5e2
 def coco_thresholds()->dict:
     "COCO's own IoU and recall thresholds (float64, from pycocotools' `Params`), as `MeanAveragePrecision` arguments."
     params = Params(iouType='bbox')
     return dict(iou_thresholds=params.iouThrs.tolist(), rec_thresholds=params.recThrs.tolist())
 
+# %% ../nbs/18_detection_data.ipynb #7552e8b2
 def _named(result:dict, iou_types:tuple)->dict:
     "torchmetrics' scalar results as floats, box metrics unprefixed and mask metrics prefixed `segm_`."
     named = {}
@@ -309,6 +321,7 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
     if gather is not None: _merge_shards(metric, gather)
     return _named(metric.compute(), iou_types)
 
+# %% ../nbs/18_detection_data.ipynb #a1eca020
 def _merge_shards(metric:MeanAveragePrecision, gather:Callable):
     "Every rank's images into `metric` in test-set order (rank r holds images r, r + world, ...: `eval_shard`)."
     shards = gather(metric.metric_state)   # per image: boxes, scores, labels, RLE masks; one dict per rank
@@ -321,6 +334,7 @@ def _plain(x)->Tensor:
     "A tv_tensor (Image, BoundingBoxes, Mask) or list as a plain tensor."
     return x.as_subclass(Tensor) if isinstance(x, Tensor) else torch.as_tensor(x)
 
+# %% ../nbs/18_detection_data.ipynb #1db22407
 class CocoInstances(Dataset):
     "One split of a COCO-format instances set (torchvision `CocoDetection`), as (float image, target) pairs."
     def __init__(self,
@@ -366,15 +380,18 @@ def _coco_split(root:Path, split:str, train:bool, download:bool)->CocoInstances:
             f"extract them to {root/'coco'}, or use get_detection_datasets('digits') offline.")
     return CocoInstances(images, annotations, train)
 
+# %% ../nbs/18_detection_data.ipynb #7cbe070b
 def _canvas_split(root:Path, download:bool, split:str, augment:bool, n_train:int=512, n_test:int=128, canvas:int=128,
                   max_digits:int=3, seed:int=0, digit_size:tuple=(24, 56))->DigitCanvases:
     "The training or test digit canvases (made in memory: `root`, `download` and `augment` are not needed)."
     return DigitCanvases(split, n_train if split == 'train' else n_test, canvas, max_digits, seed, digit_size)
 
+# %% ../nbs/18_detection_data.ipynb #3035f987
 def _coco_instances(root:Path, download:bool, split:str, augment:bool, **digit_options)->CocoInstances:
     "COCO 2017's train or val (its test split) under `root/coco`; the digit canvases' options do not apply."
     return _coco_split(Path(root), 'train' if split == 'train' else 'val', split == 'train', download)
 
+# %% ../nbs/18_detection_data.ipynb #46082876
 DETECTION_DATASETS = {d.name: d for d in (     # torchvision's R-CNNs normalise their inputs with ImageNet's statistics
     DatasetInfo('digits', num_classes=11, in_chans=3, image_size=128, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                 splits=('train', 'test'), load=_canvas_split),

@@ -27,6 +27,7 @@ __all__ = ['DistributedError', 'DistEnv', 'dist_env', 'init_distributed', 'is_di
 class DistributedError(RuntimeError):
     "A distributed launch gradaug cannot use; the message says what to set."
 
+# %% ../nbs/16_distributed.ipynb #6982df8e
 @dataclass(frozen=True)
 class DistEnv:
     "Where this process sits in a distributed job (what `dist_env` read)."
@@ -37,11 +38,13 @@ class DistEnv:
     master_port: int = 0      # rendezvous port
     launcher: str = 'none'    # 'torchrun', 'slurm' or 'none' (one process)
 
+# %% ../nbs/16_distributed.ipynb #44c0e4a1
 def _env_int(env:dict, key:str, launcher:str, default:int=None)->int:
     if key not in env and default is not None: return default
     try: return int(env[key])
     except ValueError: raise DistributedError(f"{launcher} set {key}={env[key]!r}, which is not an integer") from None
 
+# %% ../nbs/16_distributed.ipynb #b04417ca
 def dist_env(environ:dict=None # the environment to read (None: `os.environ`)
             )->DistEnv:
     "This process's place in the job, from torchrun's variables, else SLURM's, else a single process."
@@ -78,6 +81,7 @@ def init_distributed(device:torch.device, # the device the config chose
                                 rank=env.rank, world_size=env.world_size, timeout=timeout)
     return device
 
+# %% ../nbs/16_distributed.ipynb #6767310e
 def _attempt_store(env:DistEnv, timeout:datetime.timedelta)->dist.Store:
     "The rendezvous store, its keys prefixed by torchrun's restart count (a restart must not read a dead worker's)."
     agent_hosts = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
@@ -85,11 +89,19 @@ def _attempt_store(env:DistEnv, timeout:datetime.timedelta)->dist.Store:
                           timeout=timeout)
     return dist.PrefixStore(f"gradaug/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
+# %% ../nbs/16_distributed.ipynb #2c54957a
 def is_distributed()->bool: return dist.is_available() and dist.is_initialized()
+
+# %% ../nbs/16_distributed.ipynb #d5a3b112
 def world_size()->int: return dist.get_world_size() if is_distributed() else 1
+
+# %% ../nbs/16_distributed.ipynb #8c6447f2
 def rank()->int: return dist.get_rank() if is_distributed() else dist_env().rank   # the launcher's, outside a group
+
+# %% ../nbs/16_distributed.ipynb #36530b85
 def is_primary()->bool: return rank() == 0
 
+# %% ../nbs/16_distributed.ipynb #f00a2f90
 def barrier():
     "Wait until every rank gets here (nothing in one process)."
     if is_distributed(): dist.barrier()
@@ -122,16 +134,19 @@ def from_primary(fn:Callable # called on rank 0 only
     if error is not None: raise error
     return result
 
+# %% ../nbs/16_distributed.ipynb #faf90caf
 def primary_only(fn:Callable)->Callable:
     "`fn` on rank 0; a no-op returning None on the other ranks."
     @functools.wraps(fn)
     def on_rank_0(*args, **kwargs): return fn(*args, **kwargs) if is_primary() else None
     return on_rank_0
 
+# %% ../nbs/16_distributed.ipynb #74cd5e5c
 def primary_log(log:Callable)->Callable:
     "`log` on rank 0; silence on the others."
     return log if is_primary() else (lambda *args, **kwargs: None)
 
+# %% ../nbs/16_distributed.ipynb #6bbf5e01
 def on_primary(context):
     "The context manager `context` on rank 0; an empty one on the others (e.g. the run folder's lock)."
     return context if is_primary() else nullcontext()
@@ -146,11 +161,13 @@ def all_reduce_sum(values:list # numbers to add across ranks
     dist.all_reduce(t)
     return t.tolist()
 
+# %% ../nbs/16_distributed.ipynb #dee76199
 def reduce_sums(d:dict # name -> number
                )->dict:
     "`d` with every value summed across ranks."
     return dict(zip(d, all_reduce_sum(list(d.values()))))
 
+# %% ../nbs/16_distributed.ipynb #0593e647
 def gather_objects(obj)->list:
     "One picklable object from each rank, in rank order (`[obj]` in one process)."
     if not is_distributed(): return [obj]
@@ -164,6 +181,7 @@ def process_shard()->Shard:
     world = world_size()
     return Shard(rank() if world > 1 else 0, world)
 
+# %% ../nbs/16_distributed.ipynb #53130d07
 def rank_generator(shared:torch.Generator, # the generator every rank shares
                    seed:int # the run's seed
                   )->torch.Generator:
@@ -176,6 +194,7 @@ def lr_scale(cfg:TrainConfig)->float:
     "What the base lr is multiplied by: the world size with `scale_lr`, else 1."
     return float(world_size()) if cfg.scale_lr else 1.0
 
+# %% ../nbs/16_distributed.ipynb #671db3a9
 def batch_text(cfg:TrainConfig)->str:
     "The global batch and the learning rate of this run, in words."
     world, scale = world_size(), lr_scale(cfg)
@@ -183,6 +202,7 @@ def batch_text(cfg:TrainConfig)->str:
     procs = f"{cfg.batch_size} per process x {world} process{'es' if world > 1 else ''}"
     return f"global batch {cfg.batch_size * world} ({procs}); lr {cfg.lr * scale:g} ({how})"
 
+# %% ../nbs/16_distributed.ipynb #df3233af
 def _elastic_folder(cfg:TrainConfig, run_id:str)->str:
     "The run folder of this torchrun launch: `out`, else the one with this launch's id, else a new one."
     if cfg.out: return cfg.out
@@ -191,6 +211,7 @@ def _elastic_folder(cfg:TrainConfig, run_id:str)->str:
     if found: return str(found[-1])
     return str(make_run_dir(Path('runs')/f"{cfg.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}-{suffix}"))
 
+# %% ../nbs/16_distributed.ipynb #7cba97e1
 def elastic_config(cfg:TrainConfig, environ:dict=None)->TrainConfig:
     "`cfg` with `resume='auto'` resolved (the default under torchrun): its run folder, resumed if it has a checkpoint."
     env = os.environ if environ is None else environ
@@ -210,11 +231,13 @@ def rank_rng(state:dict # a training checkpoint
     per_rank = state.get('rank_rng')
     return per_rank[rank()] if per_rank else state['rng']
 
+# %% ../nbs/16_distributed.ipynb #428cf234
 def running_share(running:dict # a checkpoint's running sums, added over all ranks when it was saved
                  )->dict:
     "This rank's part of the saved running sums: all of them on rank 0, zeros elsewhere (so that sums stay sums)."
     return dict(running) if is_primary() else {k: 0. for k in running}
 
+# %% ../nbs/16_distributed.ipynb #725afb8c
 def wrap_model(model:nn.Module, # the model, already on `device`
                device:torch.device)->nn.Module:
     "`model` in `DistributedDataParallel` when several processes train it (GradAug then all-reduces once per step)."

@@ -44,6 +44,7 @@ USER_ERRORS = (ConfigError, CheckpointError, RunFolderError, DataError, NonFinit
 
 class Terminated(Exception): "SIGTERM arrived outside the training loop."
 
+# %% ../nbs/00a_errors.ipynb #6f0dc574
 def _raise_terminated(signum, frame): raise Terminated()
 
 # %% ../nbs/00a_errors.ipynb #86c901d2

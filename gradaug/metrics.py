@@ -24,9 +24,11 @@ def topk_correct(output:torch.Tensor, # (N, classes) scores
     hit = top == target[:, None]
     return [hit[:, :min(k, output.shape[1])].any(1).sum() for k in ks]
 
+# %% ../nbs/11_metrics.ipynb #b2d340a3
 def _model_device(model:nn.Module)->torch.device:
     return next((p.device for p in model.parameters()), torch.device('cpu'))
 
+# %% ../nbs/11_metrics.ipynb #a4fbd497
 @torch.no_grad()
 def evaluate(model:nn.Module, # a classifier
              loader, # iterable of (images, labels) batches
@@ -65,6 +67,7 @@ def write_metrics(history:list, # one dict per epoch
     json_path.write_text(json.dumps(dict(history=history, **(extra or {})), indent=1))
     return csv_path, json_path
 
+# %% ../nbs/11_metrics.ipynb #f84c8a5f
 _CLASSIFIER_PANELS = (('cross-entropy', (('train_loss', 'train (full network)'), ('test_loss', 'test'))),
                       ('accuracy (%)', (('train_acc', 'train top-1'), ('test_top1', 'test top-1'))))
 

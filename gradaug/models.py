@@ -32,9 +32,13 @@ def init_weights(model:nn.Module)->nn.Module:
         elif isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
     return model
 
+# %% ../nbs/06_models.ipynb #8553071a
 def _conv3x3(cin, cout, stride=1): return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+
+# %% ../nbs/06_models.ipynb #aadd9399
 def _conv1x1(cin, cout, stride=1): return nn.Conv2d(cin, cout, 1, stride, 0, bias=False)
 
+# %% ../nbs/06_models.ipynb #815639c6
 def _depth_blocks(name, depth, per_block, offset):
     "Blocks per stage for a 3-stage network of depth `per_block*3*n + offset`, or a ValueError naming the rule."
     valid = isinstance(depth, int) and not isinstance(depth, bool) and depth >= 3*per_block + offset
@@ -43,6 +47,7 @@ def _depth_blocks(name, depth, per_block, offset):
                          f"(e.g. {3*per_block+offset}, {6*per_block+offset}), got {depth!r}.")
     return (depth - offset) // (3*per_block)
 
+# %% ../nbs/06_models.ipynb #abb54a8f
 class PooledClassifier:
     "Mixin: timm's model surface for networks whose head is global average pooling and a linear layer `fc`."
     def forward_head(self, x:torch.Tensor, # the feature map of forward_features
@@ -166,6 +171,7 @@ class PyramidBasicBlock(_PyramidShortcut, ResidualBlock):
     def branch(self, x): return self.bn3(self.conv2(F.relu(self.bn2(self.conv1(self.bn1(x))))))
     def forward(self, x): return self._add(x, self.conv2)
 
+# %% ../nbs/06_models.ipynb #88775359
 class PyramidBottleneck(_PyramidShortcut, ResidualBlock):
     "PyramidNet bottleneck: bn-conv1x1-bn-relu-conv3x3-bn-relu-conv1x1(4x)-bn plus a zero-padded identity shortcut."
     expansion = 4
@@ -219,6 +225,7 @@ class SkippableBasicBlock(tv_resnet.BasicBlock):
         if self.skip: return self.relu(x if self.downsample is None else self.downsample(x))
         return super().forward(x)
 
+# %% ../nbs/06_models.ipynb #90c1c319
 class SkippableBottleneck(tv_resnet.Bottleneck):
     "torchvision `Bottleneck` with a `skip` flag: when True it returns `relu(shortcut(x))`."
     skip: bool = False
@@ -226,12 +233,14 @@ class SkippableBottleneck(tv_resnet.Bottleneck):
         if self.skip: return self.relu(x if self.downsample is None else self.downsample(x))
         return super().forward(x)
 
+# %% ../nbs/06_models.ipynb #7b2eb3cf
 class SkippableResNet(PooledClassifier, tv_resnet.ResNet):
     "torchvision's `ResNet` with the model surface; `forward` computes what torchvision's does."
     def forward_features(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
+# %% ../nbs/06_models.ipynb #414a1b57
 _TV_ARCHS = {'resnet18': (SkippableBasicBlock, [2, 2, 2, 2]), 'resnet34': (SkippableBasicBlock, [3, 4, 6, 3]),
              'resnet50': (SkippableBottleneck, [3, 4, 6, 3]), 'resnet101': (SkippableBottleneck, [3, 4, 23, 3]),
              'resnet152': (SkippableBottleneck, [3, 8, 36, 3])}
@@ -284,6 +293,7 @@ def _probe_input(model:nn.Module)->torch.Tensor:
     if conv is None: raise ValueError(f"{type(model).__name__} has no nn.Conv2d: the model surface is for CNNs.")
     return torch.zeros(2, conv.in_channels, 64, 64, device=conv.weight.device, dtype=conv.weight.dtype)
 
+# %% ../nbs/06_models.ipynb #084e8731
 def _module_outputs(model:nn.Module, x:torch.Tensor=None)->dict:
     "Module name -> output of its last call in one forward of `x`, in the order the calls returned."
     x = _probe_input(model) if x is None else x
@@ -298,6 +308,7 @@ def _module_outputs(model:nn.Module, x:torch.Tensor=None)->dict:
         for h in hooks: h.remove()
     return outputs
 
+# %% ../nbs/06_models.ipynb #c46be0a8
 def _is_map(t)->bool: return isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[-2]*t.shape[-1] > 1
 
 # %% ../nbs/06_models.ipynb #28167e84
@@ -313,6 +324,7 @@ def feature_layer(model:nn.Module, # a classification CNN
     enclosing = ['.'.join(parts[:i]) for i in range(1, len(parts))]   # outermost first
     return next((name for name in enclosing if _is_map(outputs.get(name))), convs[-1])
 
+# %% ../nbs/06_models.ipynb #f7debbb0
 def get_classifier(model:nn.Module, example:torch.Tensor=None)->nn.Module:
     "`model.get_classifier()` if it has one, else the last linear or convolutional layer its forward calls."
     if hasattr(model, 'get_classifier'): return model.get_classifier()
@@ -342,11 +354,13 @@ def _split_at_features(model:nn.Module)->tuple:
 # %% ../nbs/06_models.ipynb #8cf6043e
 class _StopForward(Exception): "Raised by a hook to end a forward early."
 
+# %% ../nbs/06_models.ipynb #6a1a3b6e
 def forward_features(model:nn.Module, x:torch.Tensor)->torch.Tensor:
     "The last feature map of `model` on `x`: `model.forward_features(x)`, or the model run up to its `feature_layer`."
     if hasattr(model, 'forward_features'): return model.forward_features(x)
     return _split_at_features(model)[0](x)
 
+# %% ../nbs/06_models.ipynb #05c655f3
 def forward_head(model:nn.Module, x:torch.Tensor, # a feature map from forward_features
                  pre_logits:bool=False # return the classifier's input instead of its output
                 )->torch.Tensor:

@@ -30,6 +30,7 @@ def _model_name(path:Path)->str:
     "A short name for a checkpoint: the run folder's name, or the file's stem."
     return path.parent.name if path.name == 'checkpoint.pt' else path.stem
 
+# %% ../nbs/14c_robustness.ipynb #d0581efd
 def _torchvision_model(path:Path, arch:str, num_classes:int)->nn.Module:
     "torchvision's `arch` with `num_classes` outputs and the weights of the state_dict at `path`, in eval mode."
     import torchvision
@@ -111,6 +112,7 @@ def result_rows(results:dict # model name -> what evaluate_robustness returned
 # %% ../nbs/14c_robustness.ipynb #52d06de5
 def _short(corruption:str)->str: return corruption.split('_')[0].capitalize()
 
+# %% ../nbs/14c_robustness.ipynb #5863e544
 def summary_markdown(scores:dict, # model name -> dict(clean=..., ...corruption_scores)
                      attacks:dict, # model name -> {(attack, epsilon): accuracy %}
                      reference:str # what the CEs are normalised by, in words

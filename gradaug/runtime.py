@@ -22,6 +22,7 @@ def select_device(device:str='auto')->torch.device:
         raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False; use device=cpu or device=auto")
     return torch.device(device)
 
+# %% ../nbs/09_runtime.ipynb #6029691d
 def select_amp(amp:str, # 'auto', 'bf16', 'fp16' or 'off'
                device:torch.device)->Optional[torch.dtype]: # autocast dtype, None for float32
     "The autocast dtype for `amp` on `device`."
@@ -32,6 +33,7 @@ def select_amp(amp:str, # 'auto', 'bf16', 'fp16' or 'off'
         raise ConfigError("amp='fp16' needs CUDA; on CPU use amp=bf16 or amp=off")
     return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}[amp]
 
+# %% ../nbs/09_runtime.ipynb #49cc5832
 def idle_cores()->int:
     "CPU cores not busy with other processes: CPU count minus the 1-minute load average, at least 1."
     n = os.cpu_count() or 1
@@ -50,6 +52,7 @@ class Runtime:
     cudnn_benchmark: bool = True       # cuDNN autotuning of convolutions on CUDA
     def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
+# %% ../nbs/09_runtime.ipynb #f2923184
 def select_runtime(cfg:TrainConfig)->Runtime:
     "The `Runtime` that `cfg` asks for on this machine; changes nothing."
     device = select_device(cfg.device)
@@ -63,6 +66,7 @@ def seed_everything(seed:int):
     "Seed torch's (CPU and CUDA), numpy's and Python's global random generators."
     torch.manual_seed(seed); np.random.seed(seed); random.seed(seed)
 
+# %% ../nbs/09_runtime.ipynb #2d34ff3d
 def apply_runtime(runtime:Runtime, seed:int=None # also seed the global generators (None: leave them)
                  ):
     "Process-wide settings for `runtime`: threads and flushed denormals on CPU, cuDNN autotuning and TF32 on CUDA."

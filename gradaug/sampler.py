@@ -51,6 +51,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.skip = False
 
+# %% ../nbs/02_sampler.ipynb #a82f796d
 def residual_blocks(model:nn.Module)->list: # blocks with a boolean `skip` flag, in registration order
     "The residual blocks of `model` that can be skipped (modules with a boolean `skip` attribute)."
     return [m for m in model.modules() if isinstance(getattr(m, 'skip', None), bool)]
@@ -63,6 +64,7 @@ def _blocks_or_fail(model, who):
                                     f"or blocks derived from `ResidualBlock`.")
     return blocks
 
+# %% ../nbs/02_sampler.ipynb #225ecf00
 @contextmanager
 def keep_blocks(model:nn.Module, # a model with residual blocks
                 mask # one bool per residual block, in residual_blocks order: True keeps the block

@@ -64,6 +64,7 @@ def _snapshot(model:nn.Module)->list:
     return [(m, type(m), {a: vars(m)[a] for a in _SLIM_ATTRS if a in vars(m)})
             for m in model.modules() if type(m) in _SLIM or isinstance(m, SlimMixin)]
 
+# %% ../nbs/00_slim.ipynb #b410a2a5
 def _restore(snapshot:list):
     "Put every layer of `snapshot` back as it was: its class, and exactly the slim attributes it held."
     for m, cls, attrs in snapshot:
@@ -71,6 +72,7 @@ def _restore(snapshot:list):
         for a in _SLIM_ATTRS: vars(m).pop(a, None)
         vars(m).update(attrs)
 
+# %% ../nbs/00_slim.ipynb #0aaaa839
 def _convert(model:nn.Module)->list:
     "Give every conv, BN and linear layer of `model` its slim class, in place, at full width; return the slim layers."
     for name, m in model.named_modules():
@@ -124,6 +126,7 @@ def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
             f"reshape of channels. Fix: replace that module (or the code that shuffles or reshapes before it), or use "
             f"another model.")
 
+# %% ../nbs/00_slim.ipynb #d7b699d9
 def _verify_inputs(model:nn.Module, x:torch.Tensor):
     "Dry forwards at the check widths: every layer must receive the input count it expects, or `model` is refused."
     for w in _CHECK_WIDTHS:
@@ -157,6 +160,7 @@ def _traced(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueErr
         if refusal is None: return keep_phase_4()   # e.g. a residual add of two widths (PyramidNet): as before
         raise
 
+# %% ../nbs/00_slim.ipynb #35c878d8
 def _phase_5(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueError]=None):
     "`_traced`, with its failures worded as `slim`'s refusals."
     try: _traced(model, x, full_out, refusal)
@@ -186,6 +190,7 @@ def _keep_full_layers(model:nn.Module, keep_full)->list:
                          f"keep_full=('fpn',), or a function of a module's name that returns True for them.")
     return kept
 
+# %% ../nbs/00_slim.ipynb #7674711b
 def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, FrozenBatchNorm2d and nn.Linear
          divisor:int=1, # active channel counts are multiples of this; 1 is the authors' rule, 8 is faster
          example:torch.Tensor=None, # an input batch the model accepts (default: 1x{C}x64x64 zeros)
@@ -226,6 +231,7 @@ def _select(t:torch.Tensor, keep:tuple)->torch.Tensor:
         t = t[(slice(None),)*d + (k.to(t.device) if isinstance(k, torch.Tensor) else k,)]
     return t
 
+# %% ../nbs/00_slim.ipynb #fab21076
 def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
     cin, keep_in = active_in_channels(m), kept_inputs(m)
@@ -253,6 +259,7 @@ def _plain(m:SlimMixin)->nn.Module:
     with torch.no_grad(): new.load_state_dict(state)
     return new.train(m.training)
 
+# %% ../nbs/00_slim.ipynb #2c4c3a0e
 def extract(model:nn.Module, # a model converted by slim
             w:float, # width of the sub-network to extract
             calibrate:Optional[Iterable]=None, # training batches (any iterable) to recalibrate BN statistics on

@@ -103,6 +103,25 @@ class SlimMixin:
             raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
         return idx
 
+# %% ../nbs/00a_slimmable.ipynb #c5d2a8e7
+def _conv2d(conv:nn.Conv2d, x, w, b, groups:int):
+    "`conv`'s convolution (its padding mode, stride, padding and dilation) of `x` with the weight `w` and bias `b`."
+    if conv.padding_mode != 'zeros':
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        return F.conv2d(x, w, b, conv.stride, 0, conv.dilation, groups)
+    return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, groups)
+
+# %% ../nbs/00a_slimmable.ipynb #d8f1b6c3
+def _whole_groups_out(conv:nn.Conv2d, idx:torch.Tensor)->torch.Tensor:
+    "Output channels of grouped `conv` whose kept inputs `idx` are whole groups: those of the same groups."
+    ipg, opg = conv.in_channels//conv.groups, conv.out_channels//conv.groups
+    first = idx[::ipg]//ipg
+    groups_of = lambda per: (first[:, None]*per + torch.arange(per, device=idx.device)).flatten()
+    whole = len(idx) % ipg == 0 and torch.equal(idx, groups_of(ipg))
+    if not whole:
+        raise RuntimeError(f"SlimConv2d '{conv.slim_name}': its kept input channels are not whole groups of {ipg}.")
+    return groups_of(opg)
+
 # %% ../nbs/00a_slimmable.ipynb #7757dfdb
 class SlimConv2d(SlimMixin, nn.Conv2d):
     "`nn.Conv2d` (plain, grouped or depthwise) that uses its leading (or traced) channels at `width`."
@@ -123,23 +142,11 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             o = groups*opg
         w = sliced(self.weight, (slice(o), slice(cin//groups)), self.through_graph)
         b = None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph)
-        return self._conv(x, w, b, groups)
-
-    def _conv(self, x, w, b, groups:int):
-        if self.padding_mode != 'zeros':
-            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(x, w, b, self.stride, 0, self.dilation, groups)
-        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
+        return _conv2d(self, x, w, b, groups)
 
     def kept_groups_out(self, idx:torch.Tensor)->torch.Tensor:
         "Output channels of a grouped conv whose kept inputs `idx` are whole groups: those of the same groups."
-        ipg, opg = self.in_channels//self.groups, self.out_channels//self.groups
-        first = idx[::ipg]//ipg
-        groups_of = lambda per: (first[:, None]*per + torch.arange(per, device=idx.device)).flatten()
-        whole = len(idx) % ipg == 0 and torch.equal(idx, groups_of(ipg))
-        if not whole:
-            raise RuntimeError(f"SlimConv2d '{self.slim_name}': its kept input channels are not whole groups of {ipg}.")
-        return groups_of(opg)
+        return _whole_groups_out(self, idx)
 
     def _gathered(self, x, idx:torch.Tensor):
         "The conv on input channels `idx` (not the leading ones): its weight gathered inside autograd."
@@ -150,7 +157,7 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             out = self.kept_groups_out(idx)
             w, groups = self.weight.index_select(0, out), len(idx)//(self.in_channels//self.groups)
             b = None if self.bias is None else self.bias.index_select(0, out)
-        return self._conv(x, w, b, groups)
+        return _conv2d(self, x, w, b, groups)
 
 # %% ../nbs/00a_slimmable.ipynb #50a32ed8
 class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
@@ -219,6 +226,7 @@ def slim_layers(model:nn.Module)->list:
     "The width-switchable layers of `model`, in registration order."
     return [m for m in model.modules() if isinstance(m, SlimMixin)]
 
+# %% ../nbs/00a_slimmable.ipynb #0c5a48c6
 def check_width(w:float # a width to check
                )->float: # `w` as a float
     "`w` as a float if it is a width in (0, 1]; otherwise a `ValueError` that says what a width is."
@@ -227,6 +235,7 @@ def check_width(w:float # a width to check
                          f"1.0 is the full network, alpha (e.g. 0.9) the smallest sub-network.")
     return float(w)
 
+# %% ../nbs/00a_slimmable.ipynb #2a02af48
 def set_width(model:nn.Module, # a model converted by slim
               w:float # width in (0, 1]
              )->nn.Module:
@@ -237,6 +246,7 @@ def set_width(model:nn.Module, # a model converted by slim
     for m in layers: m.width = w
     return model
 
+# %% ../nbs/00a_slimmable.ipynb #5cc7441e
 @contextmanager
 def width(model:nn.Module, # a model converted by slim
           w:float # width in (0, 1] for the block
@@ -248,6 +258,7 @@ def width(model:nn.Module, # a model converted by slim
     finally:
         for m, pw in prev: m.width = pw
 
+# %% ../nbs/00a_slimmable.ipynb #0014ea11
 @contextmanager
 def graph_slicing(model:nn.Module):
     "Context manager: slice parameters inside autograd, so gradients reach each parameter's `AccumulateGrad` (DDP)."
@@ -264,17 +275,20 @@ def full_channels(m:nn.Module # a conv, BN or linear layer
     if isinstance(m, nn.Linear): return m.in_features
     return m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
 
+# %% ../nbs/00a_slimmable.ipynb #3f6f7b36
 def active_in_channels(m:SlimMixin # a slim layer
                       )->int:
     "Input channels slim layer `m` receives at its current width."
     return m.input_selection(full_channels(m))[0]
 
+# %% ../nbs/00a_slimmable.ipynb #2cde2a3e
 def kept_inputs(m:SlimMixin # a slim layer
                )->Union[slice, torch.Tensor]: # `slice(n)` for the leading `n` channels, else their indices
     "The input channels slim layer `m` keeps at its current width, as an index into its full-width input."
     n, idx = m.input_selection(full_channels(m))
     return slice(n) if idx is None else idx
 
+# %% ../nbs/00a_slimmable.ipynb #0c361335
 def active_out_channels(layer:nn.Module # an `nn.Conv2d` or `nn.Linear`, slimmed or not
                        )->int: # output channels (or features) it produces at its current width
     "Output channels `layer` produces at its current width: all of them unless `slim` made its outputs shrink."

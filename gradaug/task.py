@@ -28,14 +28,20 @@ class Task:
 def loaders(self:Task)->tuple: # (train loader, test loader) of this process
     "The data: override."
     raise NotImplementedError(f"{type(self).__name__}.loaders")
+
+# %% ../nbs/11a_task.ipynb #f2cad22e
 @patch
 def new_model(self:Task)->nn.Module:
     "The untrained model, from the global random state: override."
     raise NotImplementedError(f"{type(self).__name__}.new_model")
+
+# %% ../nbs/11a_task.ipynb #02b60db8
 @patch
 def load_init(self:Task, model:nn.Module, path:str):
     "Start `model` from the weights at `path` (the config's `init`): override to use them."
     raise NotImplementedError(f"{type(self).__name__} cannot start from init={path}")
+
+# %% ../nbs/11a_task.ipynb #edf6b775
 @patch
 def model_info(self:Task)->dict: return {}   # what the checkpoint keeps to rebuild the model
 
@@ -46,12 +52,18 @@ def new_gradaug(self:Task, model:nn.Module, # on the device (in DDP under torchr
                  ):
     "What takes a step on `model`: override."
     raise NotImplementedError(f"{type(self).__name__}.new_gradaug")
+
+# %% ../nbs/11a_task.ipynb #72920544
 @patch
 def step(self:Task, *batch)->tuple: # (StepResult, loss, sub-network loss, count)
     "One GradAug step on `batch` (as the training loader yields it): override."
     raise NotImplementedError(f"{type(self).__name__}.step")
+
+# %% ../nbs/11a_task.ipynb #3985537f
 @patch
 def before_update(self:Task): "Called between the backward passes and the optimizer step (nothing here)."
+
+# %% ../nbs/11a_task.ipynb #bb7fbef6
 @patch
 def generators(self:Task)->dict: return {}   # more random generators the checkpoint keeps, by name
 
@@ -60,22 +72,36 @@ def generators(self:Task)->dict: return {}   # more random generators the checkp
 def evaluate(self:Task, model:nn.Module, loader)->dict:
     "The model on this process's test loader (summed or gathered over the processes): override."
     raise NotImplementedError(f"{type(self).__name__}.evaluate")
+
+# %% ../nbs/11a_task.ipynb #f8e82c15
 @patch
 def columns(self:Task, test:dict)->dict: return dict(test)   # the history columns of an evaluate result
+
+# %% ../nbs/11a_task.ipynb #2e3e1b24
 @patch
 def train_columns(self:Task, sums:dict)->dict: return {}    # more training columns, from the epoch's sums
+
+# %% ../nbs/11a_task.ipynb #86a4ecf0
 @patch
 def postfix(self:Task, sums:dict)->dict: return {}          # more progress-bar figures, from the running sums
 
 # %% ../nbs/11a_task.ipynb #65a871e9
 @patch
 def describe(self:Task)->str: return type(self).__name__   # what the trainer's repr says it trains
+
+# %% ../nbs/11a_task.ipynb #36e2e22c
 @patch
 def data_summary(self:Task)->str: return f"data: {len(self.trainer.train_loader.dataset):,} training samples"
+
+# %% ../nbs/11a_task.ipynb #9bb6d573
 @patch
 def epoch_text(self:Task, row:dict)->str:   # the line logged after an epoch
     return f"epoch {row['epoch']}/{self.cfg.epochs}: train loss {row['train_loss']:.4f}, {row['epoch_s']:.1f}s"
+
+# %% ../nbs/11a_task.ipynb #1dfbcf73
 @patch
 def warnings(self:Task, history:list)->list: return []   # what the history says went wrong, in sentences
+
+# %% ../nbs/11a_task.ipynb #d9065dd7
 @patch
 def final_texts(self:Task)->list: return []   # lines logged after the run

@@ -34,6 +34,7 @@ def build_optimizer(cfg:TrainConfig, model:nn.Module)->torch.optim.SGD:
     return torch.optim.SGD(trained, lr=cfg.lr * lr_scale(cfg), momentum=cfg.momentum, nesterov=cfg.nesterov,
                            weight_decay=cfg.weight_decay)
 
+# %% ../nbs/12_train.ipynb #befd08ef
 def lr_factor(step:int, # optimizer steps taken so far
               steps_per_epoch:int, epochs:int, schedule:str='cosine', warmup_epochs:float=0.,
               milestones:list=(), gamma:float=0.1)->float:
@@ -43,6 +44,7 @@ def lr_factor(step:int, # optimizer steps taken so far
     if schedule == 'cosine': return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
     return gamma ** sum(step >= m * steps_per_epoch for m in milestones)
 
+# %% ../nbs/12_train.ipynb #7da5ab08
 def build_scheduler(cfg:TrainConfig, optimizer, steps_per_epoch:int)->torch.optim.lr_scheduler.LambdaLR:
     "Per-iteration LambdaLR for `cfg`'s schedule; call `.step()` after every optimizer step."
     return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
@@ -89,13 +91,18 @@ def _build(self:Trainer):
 # %% ../nbs/12_train.ipynb #f6387171
 @patch(as_prop=True)
 def checkpoint_path(self:Trainer)->Path: return self.run_dir/'checkpoint.pt'
+
+# %% ../nbs/12_train.ipynb #e5204abe
 @patch(as_prop=True)
 def generators(self:Trainer)->dict: # every random generator the checkpoint keeps
     return dict(aug=self.aug_generator, train_loader=self.train_loader.generator,
                 test_loader=self.test_loader.generator, **self.task.generators())
+
+# %% ../nbs/12_train.ipynb #5a80fdfc
 @patch
 def _reset_running(self:Trainer): self.running = dict(loss=0., sub_loss=0., correct=0., images=0.)
 
+# %% ../nbs/12_train.ipynb #8e8eb1dd
 @patch
 def _start(self:Trainer):
     "Step 0 with an empty history, or, with `cfg.resume`, where the run's checkpoint left off."
@@ -105,6 +112,7 @@ def _start(self:Trainer):
     self._reset_running()
     if self.cfg.resume: self._resume()
 
+# %% ../nbs/12_train.ipynb #db9660cc
 @patch
 def __repr__(self:Trainer):
     return (f"{type(self).__name__}({self.task.describe()}, device={self.device}, amp={self.amp_dtype}, "
@@ -138,6 +146,7 @@ def _build_model(self:Trainer)->nn.Module:
     if self.cfg.init and not self.cfg.resume: self.task.load_init(model, self.cfg.init)
     return model
 
+# %% ../nbs/12_train.ipynb #6f716988
 @patch
 def _resume(self:Trainer):
     "Continue from the checkpoint of the run folder, and say where."
@@ -146,6 +155,7 @@ def _resume(self:Trainer):
     self.log(f"resuming {self.run_dir} at epoch {self.epoch + 1} of {self.cfg.epochs}, step {self.global_step} "
              f"(batch {self.batch_in_epoch} of {self.steps_per_epoch} done in this epoch)")
 
+# %% ../nbs/12_train.ipynb #44a8ae84
 def _stat(path:Path)->tuple: # what changes when a file is rewritten
     s = path.stat()
     return s.st_mtime_ns, s.st_size, s.st_ino
@@ -161,6 +171,7 @@ def state_dict(self:Trainer)->dict:
                 model_info=self.task.model_info(), rng=rng_state(self.generators),
                 world_size=world_size(), rank_rng=gather_objects(rng_state(self.generators)))
 
+# %% ../nbs/12_train.ipynb #6385ef6b
 @patch
 def load_state_dict(self:Trainer, state:dict):
     "Continue from `state` (a `state_dict` or a loaded checkpoint)."
@@ -205,11 +216,13 @@ def _nonfinite(self:Trainer, res)->NonFiniteLossError:
                               f"{self.batch_in_epoch + 1}): {', '.join(losses)}. Training stopped; {self._kept()}. "
                               f"Try a lower lr, warmup_epochs, or amp=off.")
 
+# %% ../nbs/12_train.ipynb #57be340e
 @patch
 def _kept(self:Trainer)->str:
     return (f"the last good checkpoint, {self.checkpoint_path} (step {self.checkpoint_step}), is kept"
             if self.checkpoint_step is not None else "no checkpoint had been written yet")
 
+# %% ../nbs/12_train.ipynb #bc23a807
 @patch
 def train_step(self:Trainer, *batch)->tuple:
     "One task step and one optimizer step on a batch; (full-network loss, summed sub-network loss, the task's count)."
@@ -220,6 +233,7 @@ def train_step(self:Trainer, *batch)->tuple:
     self._optimizer_step()
     return loss, sub, count
 
+# %% ../nbs/12_train.ipynb #be350151
 @patch
 def _optimizer_step(self:Trainer):
     "The optimizer step (through the gradient scaler with fp16) and the lr schedule's."
@@ -248,6 +262,7 @@ def train_batches(self:Trainer, batches, # iterable of (x, y)
         if every and self.global_step % every == 0: self.save()
         if self.stop_signal is not None: return
 
+# %% ../nbs/12_train.ipynb #5efbf3eb
 @patch
 def _postfix(self:Trainer, n0:float, t0:float)->dict:
     "The progress bar's figures: running loss and accuracy; images per second since `n0` images at time `t0`."
@@ -256,6 +271,7 @@ def _postfix(self:Trainer, n0:float, t0:float)->dict:
     return dict(loss=f"{r['loss']/r['images']:.3f}", **figures,
                 img_s=f"{(r['images'] - n0)/(time.perf_counter() - t0):.1f}")
 
+# %% ../nbs/12_train.ipynb #729bbbb6
 @patch
 def train_epoch(self:Trainer)->dict:
     "Train the rest of the current epoch (all of it, or from `batch_in_epoch` after a resume); return its metrics."
@@ -289,6 +305,7 @@ def _stop_on_signals(self:Trainer):
     finally:
         for s, handler in previous.items(): signal.signal(s, handler)
 
+# %% ../nbs/12_train.ipynb #efecac31
 @patch
 def _stop_if_asked(self:Trainer):
     "If a signal asked to stop: write a checkpoint and raise `TrainingInterrupted`."
@@ -307,12 +324,14 @@ def evaluate(self:Trainer)->dict:
     "The task's evaluation of the model on the test set (each process its shard; the task adds them up)."
     return self.task.evaluate(self.model, self.test_loader)
 
+# %% ../nbs/12_train.ipynb #a428f5e1
 @patch
 def run_files(self:Trainer)->dict:
     "Where the run's checkpoint, config, metrics and learning-curve plot are."
     return {k: str(self.run_dir/f) for k, f in (('checkpoint', 'checkpoint.pt'), ('config', 'config.yaml'),
             ('metrics_csv', 'metrics.csv'), ('metrics_json', 'metrics.json'), ('plot', 'learning_curve.png'))}
 
+# %% ../nbs/12_train.ipynb #70aff696
 @patch
 def summary(self:Trainer)->dict:
     "Final values of the `summary_metrics` and the best of the first (top-1), warnings, and the run's files."
@@ -323,11 +342,13 @@ def summary(self:Trainer)->dict:
     return dict(finals, **{f'best_{primary}': best.get(column)}, best_epoch=best.get('epoch'), epochs=self.epoch,
                 steps=self.global_step, run_dir=str(self.run_dir), warnings=self.run_warnings(), **self.run_files())
 
+# %% ../nbs/12_train.ipynb #3ab5f2c9
 @patch
 def run_warnings(self:Trainer)->list:
     "What the history says went wrong, in sentences (the task's `warnings`)."
     return self.task.warnings(self.history)
 
+# %% ../nbs/12_train.ipynb #d811921e
 @patch
 @primary_only
 def _write_logs(self:Trainer, final:bool=False # also redraw the plot if it was drawn less than 30 s ago
@@ -338,6 +359,7 @@ def _write_logs(self:Trainer, final:bool=False # also redraw the plot if it was 
         plot_history(self.history, self.run_dir/'learning_curve.png', self.task.plot_panels)
         self._plotted_at = time.monotonic()
 
+# %% ../nbs/12_train.ipynb #abbae9a6
 @patch
 def _check_folder_unchanged(self:Trainer):
     "Under the lock: refuse if another process wrote a checkpoint here since this trainer looked."
@@ -363,6 +385,7 @@ def _epoch(self:Trainer)->dict:
     self.save()
     return row
 
+# %% ../nbs/12_train.ipynb #a8d6cf2b
 @patch
 def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this many global steps: simulates a kill
        )->dict: # summary()
@@ -401,6 +424,7 @@ def run(cfg, # the run's config
         for text in trainer.task.final_texts(): trainer.log(text)
         return summary
 
+# %% ../nbs/12_train.ipynb #a004b898
 def train(cfg:TrainConfig, log=print)->dict:
     "`run` a classification config: what `gradaug-train` does."
     return run(cfg, ClassificationTask, log)

@@ -17,6 +17,7 @@ __all__ = ['RandomScale', 'RandomRotation', 'BatchCompose', 'soft_targets', 'Cut
 def _pick(options, generator):
     return options[int(torch.randint(len(options), (1,), generator=generator))]
 
+# %% ../nbs/03_transforms.ipynb #176cb760
 class RandomScale:
     "Resize a batch (N, C, H, W) to one size drawn uniformly from `sizes` (bilinear, align_corners=True)."
     def __init__(self,
@@ -76,6 +77,7 @@ def soft_targets(y:Tensor, # int labels (N,) or soft targets (N, num_classes)
         return y.float()
     return F.one_hot(y.long(), num_classes).float()
 
+# %% ../nbs/03_transforms.ipynb #965e09a2
 class _BatchMix:
     "Shared parts of CutMix and Mixup: argument checks, the coin flip, lam and the permutation."
     def __init__(self, alpha:float, p:float, num_classes:int, generator:Optional[torch.Generator]):
