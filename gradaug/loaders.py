@@ -83,12 +83,14 @@ def train_sampler(n:int, # training set size
 class EvalShard(Subset):
     "A rank's share of a test set (every `world`-th sample), as `eval_shard` makes it; `.dataset` is the whole."
 
+# %% ../nbs/07a_loaders.ipynb #53130d07
 def eval_shard(dataset:Dataset, # the whole test set
                shard:Shard=Shard() # this process's part of the data
               )->Dataset: # `dataset` itself in one process
     "The test samples `shard` evaluates: rank r of W takes samples r, r + W, r + 2W, ... (an `EvalShard`)."
     return dataset if shard.world == 1 else EvalShard(dataset, range(shard.rank, len(dataset), shard.world))
 
+# %% ../nbs/07a_loaders.ipynb #8683dd1c
 def whole_test_set(loader:DataLoader # a test loader, over an EvalShard or not
                   )->Dataset: # the whole test set (what a one-process run evaluates)
     "The test set behind `loader`, also when this rank reads only its `EvalShard` of it."
@@ -99,6 +101,7 @@ def _ignore_sigint(worker_id:int):
     "Loader workers leave Ctrl-C to the main process, which stops training after the current step."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+# %% ../nbs/07a_loaders.ipynb #70eafca3
 def seeded_loader(ds:Dataset, # the samples
                   batch_size:int, # samples per batch
                   workers:int=0, # DataLoader worker processes (0: load in the main process)
@@ -111,6 +114,7 @@ def seeded_loader(ds:Dataset, # the samples
                       worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(seed), **kw)
 
+# %% ../nbs/07a_loaders.ipynb #4955d2ce
 def get_test_loader(name:str, # one of `DATASETS`
                     batch_size:int, # test batch size
                     workers:int=0, # DataLoader worker processes
@@ -188,6 +192,7 @@ def draw_key(seed:int, epoch:int, position:int, stream:int=0)->int:
     g = torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_003 + stream) * 1_000_003 + position)
     return int(torch.randint(0, 2**62, (), generator=g))
 
+# %% ../nbs/07a_loaders.ipynb #d6873572
 class KeyedSampler(Sampler):
     "`sampler`'s indices, each paired with its `draw_key`: (index, key); `set_epoch` and `len` are `sampler`'s."
     def __init__(self, sampler:EpochSampler, # the order (an EpochSampler or a ShardSampler)
@@ -200,6 +205,7 @@ class KeyedSampler(Sampler):
         for position, index in enumerate(iter(s), s.start):
             yield index, draw_key(s.seed, s.epoch, position, self.stream)
 
+# %% ../nbs/07a_loaders.ipynb #9b85ff6a
 class KeyedDraws(Dataset):
     "`dataset` read at (index, key): the sample's random draws come from torch's and Python's RNGs seeded by `key`."
     def __init__(self, dataset:Dataset): self.dataset = dataset
@@ -212,4 +218,3 @@ class KeyedDraws(Dataset):
             random.seed(key)
             try: return self.dataset[index]
             finally: random.setstate(python_state)
-
