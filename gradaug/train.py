@@ -429,5 +429,6 @@ def train(cfg:TrainConfig, log=print)->dict:
     "`run` a classification config: what `gradaug-train` does."
     return run(cfg, ClassificationTask, log)
 
-if __name__ == '__main__' and '__file__' in globals():   # the command moved: this module imports no command
-    raise SystemExit("python -m gradaug.train is now python -m gradaug (torchrun ... -m gradaug), or gradaug-train")
+if __name__ == '__main__' and '__file__' in globals():   # python -m gradaug.train: handed to gradaug/__main__.py,
+    import runpy                                        # run by name, so this module imports no command
+    runpy.run_module('gradaug', run_name='__main__')
