@@ -286,18 +286,7 @@ def check_site_config(pages:list)->list:
 # Pages that fail a check below and belong to work in progress elsewhere (issue 21): (notebook, check) -> why. Each
 # entry is for the page's owner to clear: fix the page, then delete the entry (the check fails on a stale one).
 # 'outputs': a cell shows something the prose quotes and stores no output; 'private': a visible cell calls `_x(...)`.
-EXEMPT = {
-    # 12_train: four cells whose numbers the prose quotes store no output: the GradAug-semi run's data summary, the
-    # bf16 gradient error, the measured relative difference (`run_at`) and the cuDNN shapes
-    ('12_train.ipynb', 'outputs'): 'cells the prose quotes store no output',
-    # 19_detect: the settings cell prints the config error the prose describes
-    ('19_detect.ipynb', 'outputs'): 'the DetectConfig error message is not stored',
-    # internal tests shown on API pages: core.html shows `test_eq(_device_type(...))` between StepResult and GradAug
-    ('00_slim.ipynb', 'private'): 'tests of _convert, _find_classifier, _learn_inputs, ... are visible',
-    ('07_data.ipynb', 'private'): 'a test of _missing is visible',
-    ('08_config.ipynb', 'private'): 'tests of _describe, _range, _coerce, ... are visible',
-    ('13_cli.ipynb', 'private'): 'tests of _take_debug and _eval_command are visible',
-}
+EXEMPT = {}
 
 FORWARD = re.compile(r'\bbelow\b|\b(?:figures?|tables?|plots?|curves?|charts?|prints?)\b|:\s*$', re.I)
 MEASURED = re.compile(r'\d\.\d|\d\s?%|±|\b\d{1,3}(?:,\d{3})+\b|\b\d{3,}\b')   # decimals, percentages, large counts
