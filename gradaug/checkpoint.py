@@ -4,20 +4,20 @@
 
 # %% ../nbs/10_checkpoint.ipynb #f31fb4ed
 from __future__ import annotations
-import os, pickle, random, re, socket, time
+import fcntl, os, pickle, random, re, socket, tempfile, time
 from datetime import datetime
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 import numpy as np
-import torch
+import torch, yaml
 from torch import nn
 from .errors import CheckpointError, RunFolderError, ConfigError
 from .config import TrainConfig, build_model
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'make_run_dir', 'new_run_dir', 'RunLock',
-           'find_checkpoint', 'model_weights', 'load_weights', 'model_from_checkpoint', 'load_model',
-           'check_world_size']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'make_run_dir', 'new_run_dir', 'check_writable',
+           'RunLock', 'find_checkpoint', 'checkpoint_command', 'model_weights', 'load_weights', 'model_from_checkpoint',
+           'load_model', 'check_world_size']
 
 # %% ../nbs/10_checkpoint.ipynb #aec8c5d7
 def save_checkpoint(state:dict, path:Union[str, Path])->Path:
@@ -35,20 +35,45 @@ def save_checkpoint(state:dict, path:Union[str, Path])->Path:
     return path
 
 # %% ../nbs/10_checkpoint.ipynb #2bf535f5
-def _first_line(e:Exception)->str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+def _first_line(e:Exception)->str:
+    "The first sentence of an exception's message (PyTorch's go on for a paragraph)."
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return re.split(r'(?<=[a-z)])\. ', line, maxsplit=1)[0][:200]
 
 # %% ../nbs/10_checkpoint.ipynb #ecafdc50
 def load_checkpoint(path:Union[str, Path], map_location='cpu')->dict:
     "The checkpoint at `path`, read with `weights_only=True`, or a `CheckpointError` saying what is wrong with it."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"no checkpoint file at {path}")
+    other = _other_kind(path)
+    if other: raise CheckpointError(f"{path} is not a checkpoint: it is {other}")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if re.search(r'Unsupported (global|class)', str(e)): raise CheckpointError(   # (torch >= 2.4 | 2.3)
             f"{path} holds Python objects beyond tensors and plain data, and gradaug only loads checkpoints with "
             f"torch.load(weights_only=True), which cannot run code from the file. Save a state_dict instead.") from e
+        if not _is_zip(path): raise CheckpointError(f"{path} is not a checkpoint: it is a Python pickle that "
+                                                    f"torch.save did not write") from None
         raise _damaged(path, e) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e: raise _damaged(path, e) from e
+
+# %% ../nbs/10_checkpoint.ipynb #a1f71d0a
+def _is_zip(path:Path)->bool:
+    with open(path, 'rb') as f: return f.read(4) == b'PK\x03\x04'   # how torch.save's files start (since 1.6)
+
+# %% ../nbs/10_checkpoint.ipynb #d63e1768
+def _other_kind(path:Path)->Optional[str]:
+    "What the file at `path` is if it cannot be a checkpoint (a YAML config, a text file, ...); None if it may be one."
+    with open(path, 'rb') as f: head = f.read(4096)
+    if not head or head.startswith((b'PK\x03\x04', b'\x80')): return None   # empty, a zip archive, or a pickle
+    if b'\0' in head: return f"a binary file of another kind (it starts with {head[:8]!r})"
+    try: parsed = yaml.safe_load(path.read_text(errors='replace'))
+    except yaml.YAMLError: parsed = None
+    if isinstance(parsed, dict):
+        run = path.parent if (path.parent/'checkpoint.pt').is_file() else 'RUN_FOLDER'
+        return f"a YAML file (a run's config.yaml?); give the run folder instead, e.g. {run}"
+    first = head.decode(errors='replace').strip().splitlines()
+    return f"a text file (it starts with {first[0][:40]!r})" if first else "a text file with nothing but blanks"
 
 # %% ../nbs/10_checkpoint.ipynb #19224b4a
 def _damaged(path:Path, e:Exception)->CheckpointError:
@@ -104,13 +129,18 @@ def new_run_dir(name:str, # the run's name
         except FileExistsError: continue
     raise RunFolderError(f"no free run folder name {name}-{stamp}-N under {root}")
 
-# %% ../nbs/10_checkpoint.ipynb #63993fc4
-def _alive(pid:int)->bool:
-    "Does a process with this id exist on this host?"
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
+# %% ../nbs/10_checkpoint.ipynb #f78c9943
+def check_writable(folder:Union[str, Path], # a run folder; one that does not exist yet is left to `make_run_dir`
+                   fix:str="choose another out= that you can write to" # what to do about it, for the message
+                  ):
+    "Refuse (`RunFolderError`) an existing folder in which no file can be created."
+    folder = Path(folder)
+    if not folder.is_dir(): return
+    try: fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=folder)
+    except OSError as e:
+        raise RunFolderError(f"cannot write in the run folder {folder} ({e.strerror or e}); {fix}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 # %% ../nbs/10_checkpoint.ipynb #a7c1e0d2
 def _lock_owner(path:Path)->dict:
@@ -121,38 +151,53 @@ def _lock_owner(path:Path)->dict:
 
 # %% ../nbs/10_checkpoint.ipynb #6aa31049
 class RunLock:
-    "Exclusive use of a run folder by one process: an exclusive-create lock file holding the pid; stale locks replaced."
+    "Exclusive use of a run folder by one process: an OS lock (`flock`) on `.lock`, which holds the owner's pid."
     def __init__(self, run_dir:Union[str, Path], log=print):
-        self.run_dir, self.path, self.log, self.held = Path(run_dir), Path(run_dir)/'.lock', log, False
+        self.run_dir, self.path, self.log, self.file = Path(run_dir), Path(run_dir)/'.lock', log, None
+
+    @property
+    def held(self)->bool: return self.file is not None
 
     def acquire(self)->RunLock:
         make_run_dir(self.run_dir)
-        for _ in range(3):
-            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                self._clear_stale()
-                continue
-            with os.fdopen(fd, 'w') as f:
-                f.write(f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%d %H:%M:%S')}")
-            self.held = True
-            return self
-        raise RunFolderError(f"could not take the lock {self.path}; remove it if no run is using {self.run_dir}")
+        while True:   # until the locked file is still the one at `path` (a releasing run unlinks it)
+            f = self._open()
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                raise self._in_use() from None
+            if self.path.exists() and os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino: break
+            f.close()
+        f.truncate(0)
+        f.write(f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        f.flush()
+        self.file = f
+        return self
 
-    def _clear_stale(self):
-        "Remove the lock if its process is gone; otherwise refuse with the owner named."
+    def _open(self):
+        try: return open(self.path, 'a+')
+        except OSError as e: raise RunFolderError(f"cannot write the lock {self.path} ({e.strerror or e}); choose a run "
+                                                  f"folder you can write to") from None
+
+    def _in_use(self)->RunFolderError:
         owner = _lock_owner(self.path)
-        if owner and owner['host'] == socket.gethostname() and not _alive(owner['pid']):
-            self.log(f"note: removing the stale lock of process {owner['pid']} (started {owner['since']}), "
-                     f"which no longer runs")
-            self.path.unlink(missing_ok=True)
-            return
         who = (f"process {owner['pid']} on {owner['host']}, since {owner['since']}" if owner else "another process")
-        raise RunFolderError(f"{self.run_dir} is in use by another run ({who}); wait for it to finish or choose "
-                             f"another out=. If no run is using it, delete {self.path}.")
+        return RunFolderError(f"{self.run_dir} is in use by another run ({who}); wait for it to finish or choose "
+                              f"another out=")
+
+    def refuse_if_busy(self):
+        "Raise the error `acquire` would if another run holds the lock now; take nothing."
+        try: f = open(self.path, 'rb')
+        except OSError: return   # no lock file: no run
+        with f:
+            try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError: raise self._in_use() from None
 
     def release(self):
-        if self.held: self.path.unlink(missing_ok=True)
-        self.held = False
+        if self.held:
+            self.path.unlink(missing_ok=True)   # while still locked: no other run has opened it meanwhile
+            self.file.close()
+        self.file = None
 
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
@@ -168,12 +213,26 @@ def find_checkpoint(path_or_run:Union[str, Path])->Path:
     if path.is_file(): return path
     raise CheckpointError(f"{path} does not exist: give a run folder written by gradaug-train, or a checkpoint file")
 
+# %% ../nbs/10_checkpoint.ipynb #d29f0c63
+def checkpoint_command(state:dict # a loaded training checkpoint
+                      )->str:
+    "The command whose run wrote `state` (`gradaug-train`, `gradaug-detect`, ...): its config class's `command`."
+    return state.get('command', TrainConfig.command)   # checkpoints from before it was saved: gradaug-train's
+
 # %% ../nbs/10_checkpoint.ipynb #1f70b1ba
 def _saved_config(state:dict, path:Path)->TrainConfig:
     "The `TrainConfig` stored in a training checkpoint."
+    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is a plain state_dict (weights without the run's config), so the model cannot "
+                              f"be rebuilt from it: give a run folder of gradaug-train, or, for a torchvision "
+                              f"model's weights, gradaug-robustness --arch NAME")
     if not isinstance(state, dict) or 'config' not in state or 'model_info' not in state:
         raise CheckpointError(f"{path} is not a gradaug training checkpoint (no saved config); `load_weights` loads "
                               f"a plain state_dict into a model you build yourself")
+    command = checkpoint_command(state)
+    if command != TrainConfig.command:
+        raise CheckpointError(f"{path} was written by {command}, not by gradaug-train: gradaug-eval tests it, and "
+                              f"`{command} resume=RUN_FOLDER` continues it")
     try: return TrainConfig(**state['config'])
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"the config saved in {path} is not valid for this version of gradaug: {e}") from None
