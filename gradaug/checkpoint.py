@@ -176,8 +176,9 @@ class RunLock:
 
     def _open(self):
         try: return open(self.path, 'a+')
-        except OSError as e: raise RunFolderError(f"cannot write the lock {self.path} ({e.strerror or e}); choose a run "
-                                                  f"folder you can write to") from None
+        except OSError as e:
+            raise RunFolderError(f"cannot write the lock {self.path} ({e.strerror or e}); choose a run folder you can "
+                                 f"write to") from None
 
     def _in_use(self)->RunFolderError:
         owner = _lock_owner(self.path)

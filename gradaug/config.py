@@ -19,8 +19,9 @@ from .errors import ConfigError
 
 # %% auto #0
 __all__ = ['DEFAULT_SIZES', 'RUN_SETTINGS', 'RESUMABLE_KEYS', 'RunConfig', 'declared', 'settings', 'yaml_value', 'settings_table',
-           'config_class', 'TrainConfig', 'run_errors', 'validate', 'config_dict', 'frozen_config', 'list_configs',
-           'config_path', 'parse_overrides', 'load_config', 'save_config', 'resume_config', 'build_model']
+           'config_class', 'TrainConfig', 'run_errors', 'validate', 'warmup_length', 'length_notes', 'config_dict',
+           'frozen_config', 'list_configs', 'config_path', 'parse_overrides', 'load_config', 'save_config',
+           'resume_config', 'build_model']
 
 # %% ../nbs/08_config.ipynb #8c4c99e7
 DEFAULT_SIZES = {name: list(d.scale_sizes) for name, d in DATASETS.items()}   # from the dataset registry
@@ -257,12 +258,11 @@ def run_errors(c # a config with the settings every run has (device, optimizer, 
     need(c.device in ('auto', 'cpu', 'cuda') or re.fullmatch(r'cuda:\d+', c.device),
          f"device={c.device!r} is not one of 'auto', 'cpu', 'cuda' or 'cuda:N'")
     need(not c.nesterov or c.momentum > 0, "nesterov=true needs momentum > 0")
-    need(c.milestones == sorted(set(c.milestones)) and all(0 < m < c.epochs for m in c.milestones),
-         f"milestones={c.milestones} must be increasing epochs in 1..{c.epochs - 1}")
+    need(c.milestones == sorted(set(c.milestones)) and all(m > 0 for m in c.milestones),
+         f"milestones={c.milestones} must be increasing epochs, each >= 1")
     need(not c.milestones or c.schedule == 'multistep',
          f"milestones={c.milestones} are only used with schedule='multistep'")
-    need(c.warmup_epochs < c.epochs, f"warmup_epochs={c.warmup_epochs} must be less than epochs={c.epochs}")
-    need(c.resume in ('', 'auto') or not c.out or Path(c.out) == Path(c.resume),
+    need(c.resume in ('', 'auto') or not c.out or Path(c.out).resolve() == Path(c.resume).resolve(),
          f"resume={c.resume!r} continues the run in that folder, but out={c.out!r}; leave out unset")
     return errs
 
@@ -270,9 +270,30 @@ def run_errors(c # a config with the settings every run has (device, optimizer, 
 def validate(c # a config: a RunConfig subclass made by config_class
             ):
     "Coerce the settings of `c` to their types, or raise a `ConfigError` listing every problem."
-    errs = _type_errors(c)
-    if not errs: errs = _range_errors(c) + run_errors(c) + c.errors()
+    errs = _type_errors(c) or _range_errors(c) or run_errors(c) + c.errors()   # combinations of valid settings only
     if errs: raise ConfigError(f"invalid {c.kind} config:\n  - " + "\n  - ".join(errs))
+
+# %% ../nbs/08_config.ipynb #35995743
+def warmup_length(c # a config with `warmup_epochs` and `epochs`
+                 )->float:
+    "The warmup the schedule uses, in epochs: `warmup_epochs`, or half the run if that is not shorter than the run."
+    return c.warmup_epochs if c.warmup_epochs < c.epochs else c.epochs / 2
+
+# %% ../nbs/08_config.ipynb #d4edbd63
+def length_notes(c # a config (any RunConfig subclass)
+                )->list: # one sentence each
+    "What the settings measured in epochs do in a run of `c.epochs` epochs, where that is not what they say."
+    notes = []
+    if c.warmup_epochs >= c.epochs:
+        notes.append(f"warmup_epochs={c.warmup_epochs:g} is not shorter than the run (epochs={c.epochs}): the lr warms "
+                     f"up over the first {warmup_length(c):g} epochs instead")
+    late = [m for m in c.milestones if m >= c.epochs]
+    if late and c.schedule == 'multistep':
+        notes.append(f"milestones {late} come after the last epoch ({c.epochs}): the lr is not lowered there")
+    if getattr(c, 'semi', False) and c.semi_rampup > c.epochs:
+        notes.append(f"semi_rampup={c.semi_rampup:g} is longer than the run (epochs={c.epochs}): the unlabelled loss "
+                     f"does not reach full weight")
+    return notes
 
 # %% ../nbs/08_config.ipynb #aac34311
 _SEMI_OPTIONS = ('unlabelled_ratio', 'semi_temperature', 'semi_threshold', 'semi_bn_update', 'semi_rampup')
@@ -289,9 +310,6 @@ def _semi_errors(c:TrainConfig)->list:
                     f"(the training images outside the labelled split become unlabelled); set low_labels, or use "
                     f"dataset=stl10")
     if c.n == 0: errs.append("semi=true needs sub-networks to learn from the unlabelled images; set n >= 1")
-    if c.semi_rampup > c.epochs:
-        errs.append(f"semi_rampup={c.semi_rampup} epochs is longer than the run (epochs={c.epochs}); the unlabelled "
-                    f"loss would never reach full weight: set semi_rampup <= epochs")
     return errs
 
 # %% ../nbs/08_config.ipynb #08883890
@@ -335,15 +353,21 @@ frozen_config(TrainConfig)
 # %% ../nbs/08_config.ipynb #6c10aa2b
 def _config_dir(cls:type=None)->Path: return Path(str(resources.files('gradaug')/(cls or TrainConfig).folder))
 
+# %% ../nbs/08_config.ipynb #4ec4f083
+def _description(path:Path)->str:
+    "The comment lines heading a config file, up to the first that ends a sentence, as one line."
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith('#'): break
+        lines.append(line.lstrip('# ').strip())
+        if lines[-1].endswith('.'): break
+    return ' '.join(lines)
+
 # %% ../nbs/08_config.ipynb #37dc401b
 def list_configs(cls:type=None # a config class (None: TrainConfig)
                 )->dict:
-    "Name -> first comment line of every config of `cls` shipped with gradaug."
-    found = {}
-    for path in sorted(_config_dir(cls).glob('*.yaml')):
-        first = path.read_text().splitlines()[0] if path.stat().st_size else ''
-        found[path.stem] = first.lstrip('# ').strip()
-    return found
+    "Name -> description (the header's first sentences, `_description`) of every config of `cls` shipped with gradaug."
+    return {path.stem: _description(path) for path in sorted(_config_dir(cls).glob('*.yaml'))}
 
 # %% ../nbs/08_config.ipynb #2cc79398
 def config_path(name_or_path:Union[str, Path], cls:type=None # a config class (None: TrainConfig)
@@ -404,8 +428,16 @@ def load_config(path:Union[str, Path]=None, # a YAML file or shipped config name
 
 # %% ../nbs/08_config.ipynb #009088a7
 def save_config(cfg:TrainConfig, path:Union[str, Path]):
-    "Write `cfg` as YAML (a file `load_config` reads back)."
-    Path(path).write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))
+    "Write `cfg` as YAML (a file `load_config` reads back), headed by its command; a file with the same text is kept."
+    path, text = Path(path), f"# written by {cfg.command}\n" + yaml.safe_dump(config_dict(cfg), sort_keys=False)
+    if not path.is_file() or path.read_text() != text: path.write_text(text)
+
+# %% ../nbs/08_config.ipynb #f324fcef
+def _saved_command(path:Path)->Optional[str]:
+    "The command named in the header `save_config` wrote (None: no such header)."
+    first = path.read_text().splitlines()[:1]
+    found = re.fullmatch(r'# written by (\S+)', first[0].strip()) if first else None
+    return found and found[1]
 
 # %% ../nbs/08_config.ipynb #61d114ae
 RESUMABLE_KEYS = ('epochs', 'device', 'workers', 'threads', 'progress', 'checkpoint_every', 'eval_batch_size',
@@ -416,17 +448,23 @@ def resume_config(run_dir:Union[str, Path], # a run folder written by `gradaug.t
                   cls:type=None # the run's config class (None: TrainConfig)
                  )->TrainConfig:
     "The config of the run in `run_dir`, set to resume it, with the safe `overrides` applied."
-    run = Path(run_dir)
+    run, command = Path(run_dir), (cls or TrainConfig).command
     if not (run/'config.yaml').is_file():
         raise ConfigError(f"resume={str(run)!r}: no config.yaml there; resume takes the folder of a run started by "
-                          f"{(cls or TrainConfig).command} (it holds config.yaml and checkpoint.pt)")
+                          f"{command} (it holds config.yaml and checkpoint.pt)")
+    saved_by = _saved_command(run/'config.yaml')
+    if saved_by and saved_by != command:
+        raise ConfigError(f"{run} holds a run of {saved_by}, not of {command}: continue it with "
+                          f"`{saved_by} resume={run}`")
     changes = parse_overrides(overrides, cls)
     unsafe = [k for k in changes if k not in RESUMABLE_KEYS]
     if unsafe: raise ConfigError(
         f"cannot change {', '.join(unsafe)} when resuming {run}: a resumed run continues with its saved settings. "
         f"Settings you can change: {', '.join(RESUMABLE_KEYS)}. To change others, start a new run from this run's "
         f"weights with init={run}.")
-    return load_config(run/'config.yaml', cls=cls, **{**changes, 'resume': str(run), 'out': str(run)})
+    out = _read_yaml(run/'config.yaml').get('out') or ''
+    out = out if out and Path(out).resolve() == run.resolve() else str(run)   # as saved, if it names this folder
+    return load_config(run/'config.yaml', cls=cls, **{**changes, 'resume': str(run), 'out': out})
 
 # %% ../nbs/08_config.ipynb #9e4bdb63
 def build_model(cfg:TrainConfig, num_classes:int, in_chans:int)->nn.Module:
