@@ -13,9 +13,9 @@ from .sampler import DepthSampler
 from .transforms import RandomScale, RandomRotation, BatchCompose, CutMix, Mixup
 from .loaders import get_loaders, get_unlabelled_loader, whole_test_set
 from .config import TrainConfig, DEFAULT_SIZES, build_model
-from .checkpoint import load_weights
+from .checkpoint import find_checkpoint, load_weights
 from .metrics import evaluate as evaluate_model, divergence_warnings
-from .distributed import all_reduce_sum, process_shard, rank_generator
+from .distributed import all_reduce_sum, process_shard, rank_generator, world_size
 from .task import Task
 
 # %% auto #0
@@ -78,7 +78,11 @@ def new_model(self:ClassificationTask)->nn.Module: return build_model(self.cfg, 
 
 # %% ../nbs/11b_classify.ipynb #ebfd1e9a
 @patch
-def load_init(self:ClassificationTask, model:nn.Module, path:str): load_weights(model, path)
+def load_init(self:ClassificationTask, model:nn.Module, path:str):
+    "Start `model` from the weights at `path` (a checkpoint, run folder or state_dict that fits it), and say so."
+    load_weights(model, path)   # all of them or none: a misfit is refused, naming the keys
+    tensors = len(model.state_dict())
+    self.log(f"init: loaded {tensors} of {tensors} tensors from {find_checkpoint(path)}")
 
 # %% ../nbs/11b_classify.ipynb #76615a5f
 @patch
@@ -206,10 +210,10 @@ def data_summary(self:ClassificationTask)->str:
 # %% ../nbs/11b_classify.ipynb #a2666990
 @patch
 def images_used(self:ClassificationTask)->str:
-    "The labelled and unlabelled images drawn so far (with repeats), from the steps taken."
-    step = self.trainer.global_step
-    return (f"images drawn in {step:,} steps: {step * self.cfg.batch_size:,} labelled, "
-            f"{step * self.unlabelled_batch_size:,} unlabelled")
+    "The labelled and unlabelled images drawn so far by all processes (with repeats), from the steps taken."
+    step, world = self.trainer.global_step, world_size()   # each step, every process draws its own batch
+    return (f"images drawn in {step:,} steps: {step * self.cfg.batch_size * world:,} labelled, "
+            f"{step * self.unlabelled_batch_size * world:,} unlabelled")
 
 # %% ../nbs/11b_classify.ipynb #946808f5
 @patch

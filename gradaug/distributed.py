@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_distributed.ipynb #387c1e53
 from __future__ import annotations
-import dataclasses, datetime, functools, os
+import dataclasses, datetime, functools, os, re
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
+from .errors import ProcessGroupError
 from .config import ConfigError, TrainConfig
 from .loaders import Shard
 from .runtime import Runtime
@@ -19,9 +20,9 @@ from .checkpoint import CheckpointError, make_run_dir
 
 # %% auto #0
 __all__ = ['DistributedError', 'DistEnv', 'dist_env', 'init_distributed', 'is_distributed', 'world_size', 'rank', 'is_primary',
-           'barrier', 'distributed_session', 'from_primary', 'primary_only', 'primary_log', 'on_primary',
-           'all_reduce_sum', 'reduce_sums', 'gather_objects', 'process_shard', 'rank_generator', 'lr_scale',
-           'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
+           'barrier', 'distributed_session', 'peers_watched', 'from_primary', 'primary_only', 'primary_log',
+           'on_primary', 'all_reduce_sum', 'reduce_sums', 'gather_objects', 'process_shard', 'rank_generator',
+           'lr_scale', 'batch_text', 'elastic_config', 'rank_rng', 'running_share', 'wrap_model']
 
 # %% ../nbs/16_distributed.ipynb #b4e664e1
 class DistributedError(RuntimeError):
@@ -118,6 +119,19 @@ def distributed_session(cfg:TrainConfig, runtime:Runtime):
     try: yield dataclasses.replace(runtime, device=device, threads=threads)
     finally:
         if joined_here and is_distributed(): dist.destroy_process_group()
+
+# %% ../nbs/16_distributed.ipynb #ec6cc889
+@contextmanager
+def peers_watched():
+    "Under torchrun: the error a collective raises when another process of the run died, as a one-line message."
+    try: yield
+    except ProcessGroupError: raise
+    except RuntimeError as e:
+        lost = isinstance(e, getattr(dist, 'DistError', ())) or re.search(r'by peer|Broken pipe|gloo|NCCL', str(e))
+        if not (lost and is_distributed()): raise
+        raise ProcessGroupError(f"process {rank()} of {world_size()}: another process of the run stopped, and with it "
+                                f"a collective operation; this one stops too (torchrun restarts the group from the "
+                                f"last checkpoint if --max-restarts allows)") from None
 
 # %% ../nbs/16_distributed.ipynb #ce92f223
 def from_primary(fn:Callable # called on rank 0 only

@@ -8,7 +8,7 @@ import signal, sys
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'ConfigError', 'CheckpointError', 'RunFolderError', 'DataError', 'DatasetNotFoundError',
-           'NonFiniteLossError', 'TrainingInterrupted', 'Terminated', 'run_command']
+           'NonFiniteLossError', 'TrainingInterrupted', 'ProcessGroupError', 'Terminated', 'run_command']
 
 # %% ../nbs/00a_errors.ipynb #de4b73a2
 class ConfigError(ValueError):
@@ -39,8 +39,12 @@ class TrainingInterrupted(Exception):
     "Training stopped on SIGINT or SIGTERM after writing a checkpoint; `signum` is the signal."
     def __init__(self, signum:int, message:str): super().__init__(message); self.signum = signum
 
+# %% ../nbs/00a_errors.ipynb #fb5fe36e
+class ProcessGroupError(RuntimeError):
+    "Another process of a distributed run stopped, and with it a collective operation; this process stops too."
+
 # %% ../nbs/00a_errors.ipynb #75cba42b
-USER_ERRORS = (ConfigError, CheckpointError, RunFolderError, DataError, NonFiniteLossError)
+USER_ERRORS = (ConfigError, CheckpointError, RunFolderError, DataError, NonFiniteLossError, ProcessGroupError)
 
 class Terminated(Exception): "SIGTERM arrived outside the training loop."
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #0a8a054b
 from __future__ import annotations
-import itertools, math, signal, sys, threading, time
+import itertools, math, os, signal, sys, threading, time
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -13,14 +13,14 @@ from torch import nn
 from tqdm import tqdm
 from fastcore.basics import patch
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunFolderError, TrainingInterrupted
-from .config import TrainConfig, RESUMABLE_KEYS, config_dict, save_config
+from .config import TrainConfig, RESUMABLE_KEYS, config_dict, length_notes, save_config, warmup_length
 from .runtime import Runtime, select_runtime, apply_runtime
-from .checkpoint import (RunLock, check_world_size, load_checkpoint, make_run_dir, new_run_dir, rng_state,
-                                save_checkpoint, set_rng_state)
+from .checkpoint import (RunLock, check_world_size, check_writable, load_checkpoint, make_run_dir, new_run_dir,
+                                rng_state, save_checkpoint, set_rng_state)
 from .metrics import plot_history, write_metrics
 from .distributed import (all_reduce_sum, batch_text, distributed_session, elastic_config, from_primary,
-                                 gather_objects, is_primary, lr_scale, on_primary, primary_log, primary_only,
-                                 rank, rank_rng, reduce_sums, running_share, wrap_model, world_size)
+                                 gather_objects, is_primary, lr_scale, on_primary, peers_watched, primary_log,
+                                 primary_only, rank, rank_rng, reduce_sums, running_share, wrap_model, world_size)
 from .task import Task
 from .classify import ClassificationTask, build_gradaug, build_mix, build_transform
 
@@ -49,7 +49,7 @@ def build_scheduler(cfg:TrainConfig, optimizer, steps_per_epoch:int)->torch.opti
     "Per-iteration LambdaLR for `cfg`'s schedule; call `.step()` after every optimizer step."
     return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
         lr_factor, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, schedule=cfg.schedule,
-        warmup_epochs=cfg.warmup_epochs, milestones=list(cfg.milestones), gamma=cfg.gamma))
+        warmup_epochs=warmup_length(cfg), milestones=list(cfg.milestones), gamma=cfg.gamma))
 
 # %% ../nbs/12_train.ipynb #b462ff54
 class Trainer:
@@ -63,13 +63,16 @@ class Trainer:
         self.cfg, self.log = cfg, primary_log(log)
         self.runtime = select_runtime(cfg) if runtime is None else runtime
         self.device, self.amp_dtype = self.runtime.device, self.runtime.amp_dtype
+        from_primary(self._check_run_folder)   # before the data loads: a busy or read-only folder is refused at once
+        for note in length_notes(cfg): self.log(f"note: {note}")
         self.task = (task or ClassificationTask)(cfg, self.runtime, self.log, **options)
         self.task.trainer = self
         self.train_loader, self.test_loader = self.task.loaders()   # this process's
         self.steps_per_epoch = len(self.train_loader)
+        self._build()   # init= loads here, before the run folder exists: a failing one leaves no folder behind
         self.run_dir = from_primary(self._run_dir)   # rank 0 makes the folder
-        self.run_config = cfg.replace(out=str(self.run_dir), resume='')   # as the run folder records it
-        self._build()
+        out = cfg.out if cfg.resume and cfg.out else str(self.run_dir)
+        self.run_config = cfg.replace(out=out, resume='')   # as the run folder records it
         self._start()
     def __getattr__(self, name): # what the task has (trainer.unlabelled_loader), the trainer shows
         if name == 'task' or name.startswith('__'): raise AttributeError(name)
@@ -118,6 +121,17 @@ def __repr__(self:Trainer):
     return (f"{type(self).__name__}({self.task.describe()}, device={self.device}, amp={self.amp_dtype}, "
             f"run_dir='{self.run_dir}')")
 
+# %% ../nbs/12_train.ipynb #376500bb
+@patch
+def _check_run_folder(self:Trainer):
+    "Refuse, before any work, a folder to resume that another run holds, and an existing run folder that is read-only."
+    cfg = self.cfg
+    if cfg.resume:
+        RunLock(cfg.resume).refuse_if_busy()
+        check_writable(cfg.resume, "the resumed run writes its checkpoint there; make it writable, or copy the run "
+                                   "folder somewhere you can write and resume the copy")
+    elif cfg.out: check_writable(cfg.out)
+
 # %% ../nbs/12_train.ipynb #c80a530f
 @patch
 def _run_dir(self:Trainer)->Path:
@@ -149,11 +163,17 @@ def _build_model(self:Trainer)->nn.Module:
 # %% ../nbs/12_train.ipynb #6f716988
 @patch
 def _resume(self:Trainer):
-    "Continue from the checkpoint of the run folder, and say where."
+    "Continue from the checkpoint of the run folder, and say where (or that the run has nothing left to do)."
     self.load_state_dict(load_checkpoint(self.checkpoint_path, self.device))
     self._checkpoint_stat = _stat(self.checkpoint_path)
+    if self.finished: return self.log(f"{self.run_dir} already finished at epoch {self.epoch}; add epochs=N (more than "
+                                      f"{self.epoch}) to train longer")
     self.log(f"resuming {self.run_dir} at epoch {self.epoch + 1} of {self.cfg.epochs}, step {self.global_step} "
              f"(batch {self.batch_in_epoch} of {self.steps_per_epoch} done in this epoch)")
+
+# %% ../nbs/12_train.ipynb #12c45a8f
+@patch(as_prop=True)
+def finished(self:Trainer)->bool: return self.epoch >= self.cfg.epochs   # every epoch trained: `fit` does nothing
 
 # %% ../nbs/12_train.ipynb #44a8ae84
 def _stat(path:Path)->tuple: # what changes when a file is rewritten
@@ -169,7 +189,8 @@ def state_dict(self:Trainer)->dict:
                 epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, global_step=self.global_step,
                 running=reduce_sums(self.running), history=list(self.history), config=config_dict(self.run_config),
                 model_info=self.task.model_info(), rng=rng_state(self.generators),
-                world_size=world_size(), rank_rng=gather_objects(rng_state(self.generators)))
+                world_size=world_size(), rank_rng=gather_objects(rng_state(self.generators)),
+                command=self.cfg.command)
 
 # %% ../nbs/12_train.ipynb #6385ef6b
 @patch
@@ -298,8 +319,9 @@ def _stop_on_signals(self:Trainer):
     def request_stop(signum, frame):
         self.stop_signal = signum
         if signum == signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)
-        print(f"\n{signal.Signals(signum).name}: stopping after the current step "
-              f"(Ctrl-C again aborts without saving)", file=sys.stderr, flush=True)
+        again = "Ctrl-C again aborts without saving" if signum == signal.SIGINT else "then saving a checkpoint"
+        print(f"\n{signal.Signals(signum).name}: stopping after the current step ({again})", file=sys.stderr,
+              flush=True)
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
     finally:
@@ -316,7 +338,7 @@ def _stop_if_asked(self:Trainer):
     raise TrainingInterrupted(self.stop_signal, f"stopped by {name} after step {self.global_step} (epoch "
                               f"{self.epoch + 1}, batch {self.batch_in_epoch} of {self.steps_per_epoch}); the "
                               f"checkpoint {self.checkpoint_path} holds the run up to there. Continue it with: "
-                              f"{self.cfg.command} resume={self.run_dir}")
+                              f"{self.continue_command}")
 
 # %% ../nbs/12_train.ipynb #1955a6b7
 @patch
@@ -331,6 +353,15 @@ def run_files(self:Trainer)->dict:
     return {k: str(self.run_dir/f) for k, f in (('checkpoint', 'checkpoint.pt'), ('config', 'config.yaml'),
             ('metrics_csv', 'metrics.csv'), ('metrics_json', 'metrics.json'), ('plot', 'learning_curve.png'))}
 
+# %% ../nbs/12_train.ipynb #ceaa236f
+@patch(as_prop=True)
+def continue_command(self:Trainer)->str:
+    "The command line that continues this run: under torchrun, with as many processes (a resume checks the number)."
+    world, local = world_size(), int(os.environ.get('LOCAL_WORLD_SIZE', world_size()))
+    if world == 1: return f"{self.cfg.command} resume={self.run_dir}"
+    nodes = f"--nnodes={world // local} (and your rendezvous settings)" if world > local else "--standalone"
+    return f"torchrun {nodes} --nproc-per-node={local} --no-python {self.cfg.command} resume={self.run_dir}"
+
 # %% ../nbs/12_train.ipynb #70aff696
 @patch
 def summary(self:Trainer)->dict:
@@ -340,7 +371,8 @@ def summary(self:Trainer)->dict:
     last = h[-1] if h else {}
     finals = {f'final_{name}': last.get(col) for name, col in self.task.summary_metrics.items()}
     return dict(finals, **{f'best_{primary}': best.get(column)}, best_epoch=best.get('epoch'), epochs=self.epoch,
-                steps=self.global_step, run_dir=str(self.run_dir), warnings=self.run_warnings(), **self.run_files())
+                steps=self.global_step, run_dir=str(self.run_dir), warnings=self.run_warnings(),
+                continue_command=self.continue_command, **self.run_files())
 
 # %% ../nbs/12_train.ipynb #3ab5f2c9
 @patch
@@ -390,6 +422,7 @@ def _epoch(self:Trainer)->dict:
 def fit(self:Trainer, max_steps:int=None # stop (with a checkpoint) after this many global steps: simulates a kill
        )->dict: # summary()
     "Train the remaining epochs, evaluating, logging and checkpointing after each; return the summary."
+    if self.finished: return self.summary()   # a finished run, resumed: nothing to do, nothing rewritten
     with on_primary(RunLock(self.run_dir, log=self.log)), self._stop_on_signals():
         from_primary(self._check_folder_unchanged)
         from_primary(lambda: save_config(self.run_config, self.run_dir/'config.yaml'))
@@ -414,9 +447,10 @@ def run(cfg, # the run's config
         log=print # where messages go
        )->dict: # the trainer's summary
     "Apply `cfg`'s runtime (joining torchrun's process group if there is one), build a `Trainer`, fit it; its summary."
-    with distributed_session(cfg, select_runtime(cfg)) as runtime:
+    with distributed_session(cfg, select_runtime(cfg)) as runtime, peers_watched():
         apply_runtime(runtime, cfg.seed + rank())   # each rank its own data augmentation
         trainer = Trainer(elastic_config(cfg), runtime, log=log, task=task)   # resume=auto: continue out= if a run
+        if trainer.finished: return trainer.summary()   # resumed after its last epoch: it said so; nothing to do
         trainer.log(repr(trainer))
         trainer.log(batch_text(cfg))
         trainer.log(trainer.task.data_summary())
