@@ -218,7 +218,8 @@ def find_checkpoint(path_or_run:Union[str, Path])->Path:
 def checkpoint_command(state:dict # a loaded training checkpoint
                       )->str:
     "The command whose run wrote `state` (`gradaug-train`, `gradaug-detect`, ...): its config class's `command`."
-    return state.get('command', TrainConfig.command)   # checkpoints from before it was saved: gradaug-train's
+    command = state.get('command') if isinstance(state, dict) else None
+    return command or TrainConfig.command   # checkpoints from before it was saved: gradaug-train's
 
 # %% ../nbs/10_checkpoint.ipynb #1f70b1ba
 def _saved_config(state:dict, path:Path)->TrainConfig:

@@ -8,17 +8,19 @@ __all__ = ['EVAL_KEYS', 'take_debug', 'train_config', 'configs_text', 'settings_
 
 # %% ../nbs/13_cli.ipynb #8b31ec25
 import json as json_module
-import signal, sys
+import shutil, signal, sys, textwrap
 from functools import partial
 from pathlib import Path
-import yaml
+import torch, yaml
 from fastcore.script import call_parse, Param
 from .errors import USER_ERRORS, CheckpointError, ConfigError, DataError, RunFolderError, run_command
-from .loaders import get_test_loader
+from .loaders import get_test_loader, whole_test_set
 from .config import (TrainConfig, config_dict, list_configs as shipped_configs, load_config, parse_overrides,
                             resume_config, settings, yaml_value)
 from .runtime import select_runtime, apply_runtime
-from .checkpoint import find_checkpoint, load_checkpoint, model_from_checkpoint
+from .checkpoint import (checkpoint_command, find_checkpoint, load_checkpoint, model_from_checkpoint,
+                                model_weights)
+from .task import TASKS
 from .metrics import evaluate
 from .train import train
 from .distributed import primary_log
@@ -53,19 +55,29 @@ def _report(s:dict)->str:
     return (f"final test top-1 {s['final_top1']:.2f}% (top-5 {s['final_top5']:.2f}%), best top-1 "
             f"{s['best_top1']:.2f}% at epoch {s['best_epoch']}\ncheckpoint: {s['checkpoint']}\n"
             f"config:     {s['config']}\nmetrics:    {s['metrics_csv']}, {s['metrics_json']}\nplot:       {s['plot']}\n"
-            f"continue:   gradaug-train resume={s['run_dir']} epochs=N")
+            f"continue:   {s['continue_command']} epochs=N")
 
 # %% ../nbs/13_cli.ipynb #afd386e5
-def _columns(rows:list)->str:
-    "Rows of strings as left-aligned columns (the last one free)."
+def _columns(rows:list, width:int=None # wrap the last column to fit this many characters (None: no wrapping)
+            )->str:
+    "Rows of strings as left-aligned columns (the last one free, or wrapped under itself)."
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return '\n'.join('  '.join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in rows)
+    indent = sum(widths) + 2 * len(widths)
+    wrap = lambda text: textwrap.wrap(text, max(30, width - indent)) or [''] if width else [text]
+    lines = []
+    for r in rows:
+        first, *more = wrap(r[-1])
+        lines.append('  '.join([c.ljust(w) for c, w in zip(r, widths)] + [first]).rstrip())
+        lines += [' ' * indent + line for line in more]
+    return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #dc7a094d
-def configs_text(cls:type=None # a config class (None: TrainConfig)
+def configs_text(cls:type=None, # a config class (None: TrainConfig)
+                 width:int=None # characters per line (None: the terminal's width)
                 )->str:
-    "The shipped configs, one per line, with the first line of each one's header."
-    return _columns([('name', 'what it runs')] + list(shipped_configs(cls).items()))
+    "The shipped configs with their descriptions, wrapped to the terminal's width."
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    return _columns([('name', 'what it runs')] + list(shipped_configs(cls).items()), width)
 
 # %% ../nbs/13_cli.ipynb #d1827703
 def settings_text(cls:type=None # a config class (None: TrainConfig)
@@ -119,6 +131,7 @@ def evaluate_checkpoint(checkpoint:str, # a checkpoint file or the folder of a g
                                   f"trained. Settings it takes: {', '.join(EVAL_KEYS)}.")
     path = find_checkpoint(checkpoint)
     state = load_checkpoint(path)
+    if checkpoint_command(state) != TrainConfig.command: return _evaluate_task(state, path, changes)
     model, cfg = model_from_checkpoint(state, path)
     cfg = cfg.replace(**changes)
     runtime = select_runtime(cfg)
@@ -130,11 +143,40 @@ def evaluate_checkpoint(checkpoint:str, # a checkpoint file or the folder of a g
     return dict(checkpoint=str(path), model=cfg.model, dataset=cfg.dataset, images=len(loader.dataset),
                 epoch=state['epoch'], step=state['global_step'], **metrics)
 
+# %% ../nbs/13_cli.ipynb #b2cfeb41
+def _evaluate_task(state:dict, path:Path, changes:dict)->dict:
+    "A checkpoint of another training command, evaluated by its own task (`gradaug.task.TASKS`) on its test set."
+    command = checkpoint_command(state)
+    if command not in TASKS: raise CheckpointError(f"{path} was written by {command}, which gradaug-eval cannot load")
+    config_class, task_class = TASKS[command]
+    try: cfg = config_class(**state['config']).replace(**changes)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"the config saved in {path} is not valid for this version of gradaug: {e}") from None
+    runtime = select_runtime(cfg)
+    apply_runtime(runtime)
+    task = task_class(cfg, runtime, log=lambda *args, **kwargs: None)
+    test_loader = task.loaders()[1]
+    with torch.random.fork_rng(devices=[]): model = task.new_model()   # its weights come from the checkpoint
+    model.load_state_dict(model_weights(state, path))
+    metrics = task.columns(task.evaluate(model.to(runtime.device).eval(), test_loader))
+    return dict(checkpoint=str(path), command=command, model=task.describe(), dataset=cfg.dataset,
+                images=len(whole_test_set(test_loader)), epoch=state['epoch'], step=state['global_step'], **metrics)
+
+# %% ../nbs/13_cli.ipynb #25bc21cb
+_ABOUT = ('checkpoint', 'command', 'model', 'dataset', 'images', 'epoch', 'step')   # the rest of a result: metrics
+
+def _result_text(r:dict)->str:
+    "The line gradaug-eval prints: the model, where it comes from, and its test metrics."
+    if 'command' not in r: figures = f"top-1 {r['top1']:.2f}%, top-5 {r['top5']:.2f}%, loss {r['loss']:.4f}"
+    else: figures = ', '.join(f"{k.replace('_map_50', ' mAP@0.5').replace('_map', ' mAP')} {v:.3f}"
+                              for k, v in r.items() if k not in _ABOUT and v is not None)
+    return (f"{r['model']} from {r['checkpoint']} (epoch {r['epoch']}, step {r['step']}) on the {r['dataset']} "
+            f"test set ({r['images']} images): {figures}")
+
 # %% ../nbs/13_cli.ipynb #c1a7f001
 def _eval_command(checkpoint, overrides, json_path):
     r = evaluate_checkpoint(checkpoint, overrides)
-    print(f"{r['model']} from {r['checkpoint']} (epoch {r['epoch']}, step {r['step']}) on the {r['dataset']} test set "
-          f"({r['images']} images): top-1 {r['top1']:.2f}%, top-5 {r['top5']:.2f}%, loss {r['loss']:.4f}")
+    print(_result_text(r))
     if json_path:
         try: Path(json_path).write_text(json_module.dumps(r, indent=1))
         except OSError as e: raise ConfigError(f"cannot write --json {json_path}: {e.strerror or e}") from None

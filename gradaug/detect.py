@@ -16,7 +16,7 @@ from .errors import CheckpointError, ConfigError, run_command
 from .config import RunConfig, config_class, config_dict, frozen_config, settings
 from .runtime import Runtime
 from .checkpoint import find_checkpoint, load_checkpoint, load_weights
-from .task import Task
+from .task import TASKS, Task
 from .train import Trainer, run
 from .distributed import gather_objects, process_shard
 from .cli import take_debug, train_command
@@ -104,6 +104,9 @@ class DetectTrainer(Trainer):
                  runtime:Runtime=None, # where and how to compute (default: select_runtime(cfg), not applied)
                  log=print # where messages go
                 ): super().__init__(cfg, runtime, log, task=DetectionTask)
+
+# %% ../nbs/19_detect.ipynb #be44112f
+TASKS[DetectConfig.command] = (DetectConfig, DetectionTask)   # gradaug-eval evaluates gradaug-detect's checkpoints
 
 # %% ../nbs/19_detect.ipynb #c2af54f2
 @patch
@@ -265,7 +268,7 @@ def _detect_report(cfg:DetectConfig)->str:
     return (f"final test box mAP {s['final_box_map']:.3f} (mAP@0.5 {s['final_box_map_50']:.3f}){mask}; best box mAP "
             f"{s['best_box_map']:.3f} at epoch {s['best_epoch']}\ncheckpoint: {s['checkpoint']}\n"
             f"metrics:    {s['metrics_csv']}\nplot:       {s['plot']}\n"
-            f"continue:   gradaug-detect resume={s['run_dir']} epochs=N")
+            f"continue:   {s['continue_command']} epochs=N")
 
 # %% ../nbs/19_detect.ipynb #10c02a8e
 @call_parse

@@ -9,7 +9,7 @@ from torch import nn
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Task']
+__all__ = ['TASKS', 'Task']
 
 # %% ../nbs/11a_task.ipynb #bb63b42d
 class Task:
@@ -22,6 +22,9 @@ class Task:
                  runtime, # where and how to compute (a gradaug.runtime.Runtime)
                  log=print # where messages go
                 ): self.cfg, self.runtime, self.log = cfg, runtime, log
+
+# %% ../nbs/11a_task.ipynb #bc37245c
+TASKS:dict = {}   # a training command (`cfg.command`) -> (its config class, its Task class), added by its module
 
 # %% ../nbs/11a_task.ipynb #3d74140e
 @patch
