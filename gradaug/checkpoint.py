@@ -138,7 +138,7 @@ def check_writable(folder:Union[str, Path], # a run folder; one that does not ex
     if not folder.is_dir(): return
     try: fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=folder)
     except OSError as e:
-        raise RunFolderError(f"cannot write in the run folder {folder} ({e.strerror or e}); {fix}") from None
+        raise RunFolderError(f"cannot write in {folder} ({e.strerror or e}); {fix}") from None
     os.close(fd)
     os.unlink(probe)
 

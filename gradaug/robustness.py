@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 from fastcore.script import call_parse, Param
-from .checkpoint import find_checkpoint, load_model, load_weights
+from .checkpoint import check_writable, find_checkpoint, load_model, load_weights
 from .errors import ConfigError, run_command
 from .data import DATASETS, dataset_info
 from .metrics import evaluate
@@ -210,6 +210,14 @@ def _scores(results:dict, dataset:str, baseline:Optional[str])->tuple:
     for n, s in scores.items(): s['clean'] = results[n]['clean']
     return scores, reference
 
+# %% ../nbs/14c_robustness.ipynb #36635760
+def _check_out(out:Path):
+    "Refuse, before any work, an --out that is a file, lies under one, or cannot be written to."
+    existing = next(p for p in [out, *out.parents] if p.exists())   # out itself, or the folder it will be made in
+    if not existing.is_dir(): raise ConfigError(f"--out {out}: {existing} is a file, not a folder; give a folder for "
+                                                f"the results")
+    check_writable(existing, "give another --out")
+
 # %% ../nbs/14c_robustness.ipynb #eccede30
 def robustness(checkpoints:Sequence[str], # checkpoint files or run folders
                out:Union[str, Path], # the folder to write the results to
@@ -231,8 +239,9 @@ def robustness(checkpoints:Sequence[str], # checkpoint files or run folders
               )->dict: # paths of what was written, per-model results and scores
     "Corruption errors and attack accuracies of several checkpoints, written to `out` as CSVs, a summary and plots."
     _check_options(corruptions, severities, attacks, epsilons, limit, dataset)
-    models, dataset = load_models(checkpoints, arch, dataset, device)
     out = Path(out)
+    _check_out(out)
+    models, dataset = load_models(checkpoints, arch, dataset, device)
     clean = raw_test_set(dataset, data_root, limit)
     mean, std = dataset_info(dataset).mean, dataset_info(dataset).std
     cache = cache or out/'cache'/f"{dataset}-{len(clean)}-seed{seed}"
@@ -244,6 +253,9 @@ def robustness(checkpoints:Sequence[str], # checkpoint files or run folders
         results[name] = evaluate_robustness(model, clean, sets, mean, std, attacks, epsilons, pgd_steps, batch_size,
                                             device)
     scores, reference = _scores(results, dataset, baseline)
+    if len(results) == 1 and scores and reference.endswith("'s errors"):
+        log(f"note: with one model, its CEs are normalised by its own errors, so each is 100; to compare two models, "
+            f"give both (the baseline first): gradaug-robustness BASELINE_RUN GRADAUG_RUN --out {out}")
     return _write_results(out, results, scores, reference, log)
 
 # %% ../nbs/14c_robustness.ipynb #d10634fb
