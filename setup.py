@@ -34,7 +34,10 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]],
     url = cfg['git_url'],
-    packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*']),
+    # gradaug/configs (and configs/detect) hold only YAML files: namespace packages, so that their data ships without
+    # setuptools' 'Package would be ignored' warning
+    packages = setuptools.find_namespace_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*'],
+                                                  exclude=['*.__pycache__']),
     include_package_data = True,
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
