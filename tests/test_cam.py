@@ -34,7 +34,7 @@ def test_widths_and_methods(cam_cli, tmp_path):
 def test_refusals(cam_cli, tmp_path):
     short_error(cam_cli(tmp_path/'nowhere.pt', '--out', 'f.png'), 'does not exist')
     torch.save({'w': torch.zeros(2)}, tmp_path/'plain.pt')
-    short_error(cam_cli(tmp_path/'plain.pt', '--out', 'f.png'), 'is not a gradaug training checkpoint')
+    short_error(cam_cli(tmp_path/'plain.pt', '--out', 'f.png'), 'is a plain state_dict')
     ckpt = MODELS/'gradaug-s0.pt'
     short_error(cam_cli(ckpt, '--out', 'f.png', '--widths', '1.5'), '--widths must be sub-network widths in (0, 1)')
     short_error(cam_cli(ckpt, '--out', 'f.png', '--widths', 'wide'), '--widths must be numbers')

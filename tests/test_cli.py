@@ -41,6 +41,7 @@ def test_default_run_resumes_by_folder_and_refuses_unsafe_changes(tmp_path, cli)
     assert more.returncode == 0, more.stderr
     assert f"resuming {run} at epoch 2 of 2, step 10" in more.stdout, more.stdout
     assert load_checkpoint(run/'checkpoint.pt')['global_step'] == 20
+    assert yaml.safe_load((run/'config.yaml').read_text())['out'] == str(Path('runs')/run.name)   # as it was saved
     refused = cli(f'resume={run}', 'lr=0.5')
     short_error(refused, 'cannot change lr when resuming')
     assert f'init={run}' in refused.stderr                         # and says how to start from its weights instead
@@ -63,6 +64,9 @@ def test_init_and_eval(tmp_path, cli):
 def test_shipped_configs_by_name_and_listed(cli):
     r = cli('--list_configs')
     assert r.returncode == 0 and 'cifar100_wrn28_10_gradaug' in r.stdout and 'Table 3' in r.stdout, r.stderr
+    whole = ("Table 3: WideResNet-28-10 on CIFAR-100, 200 epochs, batch 128, lr 0.1 cosine (per iteration), wd 5e-4, "
+             "Nesterov; reflect-pad 4 + crop 32 + flip; n=3, alpha=0.8, random scale to 32/28/24.")
+    assert whole in ' '.join(r.stdout.split()), r.stdout      # the whole description, wrapped, not cut
     r = cli('--list_settings')
     assert r.returncode == 0 and 'alpha' in r.stdout and 'in (0, 1]' in r.stdout
     r = cli('--config', 'imagenet_resnet50_gradaug', '--print_config')
@@ -79,6 +83,7 @@ def test_second_run_on_a_busy_folder_is_refused(tmp_path, cli):
     out, err = first.communicate(timeout=120)
     short_error(second, f"is in use by another run (process {first.pid}")
     assert first.returncode == 143 and 'stopped by SIGTERM' in err, err
+    assert 'SIGTERM: stopping after the current step (then saving a checkpoint)' in err and 'Ctrl-C' not in err, err
     assert not (run/'.lock').exists()
 
 # ---------------------------------------------------------------- short messages

@@ -40,6 +40,15 @@ def test_gradaug_detect_runs_a_mask_rcnn_and_reports_map(tmp_path, cli):
     state = load_checkpoint(tmp_path/'run'/'checkpoint.pt')
     assert state['global_step'] == 2 and state['config']['arch'] == 'maskrcnn_resnet18_fpn'
     assert {'box_map', 'mask_map', 'train_sub_loss'} <= set(state['history'][-1])
+    # the run given to the other commands: gradaug-eval evaluates it; the classifier commands name gradaug-detect
+    ev = cli(tmp_path/'run', prog='gradaug-eval')
+    assert ev.returncode == 0, ev.stderr
+    last = state['history'][-1]
+    assert f"box mAP {last['box_map']:.3f}" in ev.stdout and f"mask mAP {last['mask_map']:.3f}" in ev.stdout, ev.stdout
+    short_error(cli(f"resume={tmp_path/'run'}", 'epochs=2'),
+                f"holds a run of gradaug-detect, not of gradaug-train: continue it with `gradaug-detect resume=")
+    short_error(cli(tmp_path/'run', '--out', tmp_path/'cam.png', prog='gradaug-cam'),
+                'was written by gradaug-detect, not by gradaug-train')
 
 def test_listing_and_print_config(cli):
     r = cli('--list_configs', prog='gradaug-detect')

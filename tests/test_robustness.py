@@ -37,12 +37,19 @@ def test_quick_run_writes_the_tables_and_plots(robustness_cli, tmp_path):
     assert 'ε = 0.10' in summary and 'mCE' in summary, summary
     assert (out/'cache'/'digits-20-seed0'/'fog-5.npy').is_file()
 
+def test_one_model_says_why_its_ces_are_100(robustness_cli, tmp_path):
+    r = robustness_cli(MODELS/'baseline-s0.pt', '--out', tmp_path/'out', '--limit', '20', '--corruptions', 'fog',
+                       '--severities', '1', '--attacks', 'none')
+    assert r.returncode == 0, r.stderr
+    assert 'note: with one model, its CEs are normalised by its own errors, so each is 100' in r.stdout, r.stdout
+    assert 'gradaug-robustness BASELINE_RUN GRADAUG_RUN' in r.stdout, r.stdout
+
 def test_refuses_a_checkpoint_it_cannot_load(robustness_cli, tmp_path):
     short_error(robustness_cli(tmp_path/'nowhere.pt', '--out', 'o'), 'does not exist')
     (tmp_path/'broken.pt').write_bytes(b'not a checkpoint at all')
-    short_error(robustness_cli(tmp_path/'broken.pt', '--out', 'o'), 'cannot be read as a checkpoint')
+    short_error(robustness_cli(tmp_path/'broken.pt', '--out', 'o'), 'is not a checkpoint: it is a text file')
     torch.save({'w': torch.zeros(2)}, tmp_path/'plain.pt')
-    short_error(robustness_cli(tmp_path/'plain.pt', '--out', 'o'), 'is not a gradaug training checkpoint')
+    short_error(robustness_cli(tmp_path/'plain.pt', '--out', 'o'), 'is a plain state_dict')
     short_error(robustness_cli(tmp_path/'plain.pt', '--out', 'o', '--arch', 'resnet18', '--dataset', 'digits'),
                 'do not fit ResNet')
     assert not (tmp_path/'o').exists()
