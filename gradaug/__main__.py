@@ -18,11 +18,20 @@ def _starting(prog:str):
         print(f"\n{prog}: stopped by SIGINT while starting; nothing was done", file=sys.stderr)
         raise SystemExit(130) from None
 
+# %% ../nbs/13a_main.ipynb #94b88f87
+def _command(prog:str, main):
+    "Run `main`, a `call_parse` function, on this process's command line, as its own console script would."
+    from fastcore.script import anno_parser
+    command = main.__wrapped__
+    settings = vars(anno_parser(command, prog).parse_args())
+    for extra in ('pdb', 'xtra'): settings.pop(extra, None)   # fastcore's own options, which gradaug does not use
+    return command(**settings)
+
 # %% ../nbs/13a_main.ipynb #93823e09
 def gradaug_train():
     "`gradaug-train` (and `python -m gradaug`)."
     with _starting('gradaug-train'): from gradaug.cli import train_main
-    train_main()
+    _command('gradaug-train', train_main)
 
 # %% ../nbs/13a_main.ipynb #afb21e51
 def gradaug_eval():
@@ -30,25 +39,25 @@ def gradaug_eval():
     with _starting('gradaug-eval'):
         from gradaug.cli import eval_main
         from gradaug import detect   # registers gradaug-detect's task in gradaug.task.TASKS
-    eval_main()
+    _command('gradaug-eval', eval_main)
 
 # %% ../nbs/13a_main.ipynb #5ef5990b
 def gradaug_robustness():
     "`gradaug-robustness`."
     with _starting('gradaug-robustness'): from gradaug.robustness import robustness_main
-    robustness_main()
+    _command('gradaug-robustness', robustness_main)
 
 # %% ../nbs/13a_main.ipynb #0ce3619d
 def gradaug_cam():
     "`gradaug-cam`."
     with _starting('gradaug-cam'): from gradaug.cam import cam_main
-    cam_main()
+    _command('gradaug-cam', cam_main)
 
 # %% ../nbs/13a_main.ipynb #43933ea7
 def gradaug_detect():
     "`gradaug-detect`."
     with _starting('gradaug-detect'): from gradaug.detect import detect_main
-    detect_main()
+    _command('gradaug-detect', detect_main)
 
 # %% ../nbs/13a_main.ipynb #c4cc38a6
 if __name__ == '__main__' and '__file__' in globals(): gradaug_train()   # not when a notebook runs this cell

@@ -163,3 +163,9 @@ def test_ctrl_c_while_starting_is_one_line(monkeypatch, capsys):
     assert stopped.value.code == 130
     err = capsys.readouterr().err
     assert err.strip() == 'gradaug-train: stopped by SIGINT while starting; nothing was done', err
+
+def test_console_scripts_read_their_command_line(monkeypatch, capsys):
+    from gradaug.__main__ import gradaug_train
+    monkeypatch.setattr(sys, 'argv', ['gradaug-train', '--print_config', 'epochs=7'])
+    gradaug_train()
+    assert 'epochs: 7' in capsys.readouterr().out
