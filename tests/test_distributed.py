@@ -45,6 +45,9 @@ def test_smoke_run_ranks_agree(runs):
     assert 'global batch 32 (16 per process x 2 processes)' in launch.stdout
     assert '; 1,000 test images' in launch.stdout               # the whole test set, not rank 0's 500
     assert launch.stdout.count('final test top-1') == 2        # one report per run: rank 0 reports, rank 1 does not
+    assert 'images drawn in 12 steps: 384 labelled' in launch.stdout       # 12 steps x 16 images x 2 processes
+    assert ('continue:   torchrun --standalone --nproc-per-node=2 --no-python gradaug-train resume=runs/straight '
+            'epochs=N') in launch.stdout, launch.stdout                    # as many processes as wrote it
     ranks = dumps(tmp, 'straight', 0)
     assert ranks[0]['steps'] == 12
     for k, v in ranks[0]['model'].items(): torch.testing.assert_close(v, ranks[1]['model'][k], rtol=0, atol=0)
@@ -55,6 +58,9 @@ def test_rank_dies_and_restart_resumes_exactly(runs):
     assert not (tmp/'dumps'/'restarted-rank0-attempt0.pt').exists()        # the first attempt did not finish
     assert not (tmp/'dumps'/'straight-rank0-attempt1.pt').exists()         # the restart did not rerun `straight`
     assert 'resuming runs/restarted at epoch 2 of 2, step 8' in launch.stdout
+    # the survivor of the death says so in one line (no gloo traceback) before torchrun restarts the group
+    assert 'gradaug-train: error: process 0 of 2: another process of the run stopped' in launch.stderr, launch.stderr
+    assert 'Traceback' not in launch.stderr, launch.stderr[-3000:]
     final, reference = dumps(tmp, 'restarted', 1)[0], dumps(tmp, 'straight', 0)[0]
     for k, v in final['model'].items(): torch.testing.assert_close(v, reference['model'][k], rtol=0, atol=0)
 
