@@ -130,7 +130,7 @@ def new_run_dir(name:str, # the run's name
     raise RunFolderError(f"no free run folder name {name}-{stamp}-N under {root}")
 
 # %% ../nbs/10_checkpoint.ipynb #f78c9943
-def check_writable(folder:Union[str, Path], # a run folder; one that does not exist yet is left to `make_run_dir`
+def check_writable(folder:Union[str, Path], # a run folder; one that does not exist yet is left to make_run_dir
                    fix:str="choose another out= that you can write to" # what to do about it, for the message
                   ):
     "Refuse (`RunFolderError`) an existing folder in which no file can be created."

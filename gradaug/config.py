@@ -366,7 +366,7 @@ def _description(path:Path)->str:
 # %% ../nbs/08_config.ipynb #37dc401b
 def list_configs(cls:type=None # a config class (None: TrainConfig)
                 )->dict:
-    "Name -> description (the header's first sentences, `_description`) of every config of `cls` shipped with gradaug."
+    "Name -> description (its header's first sentence) of every config of `cls` shipped with gradaug."
     return {path.stem: _description(path) for path in sorted(_config_dir(cls).glob('*.yaml'))}
 
 # %% ../nbs/08_config.ipynb #2cc79398
