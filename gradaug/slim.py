@@ -127,6 +127,13 @@ def _run_watching(model:nn.Module, x:torch.Tensor, w:float, watched:list)->tuple
     finally:
         for h in hooks: h.remove()
 
+# %% ../nbs/00_slim.ipynb #3668c07c
+def _freeze_around(m:nn.Module, shapes:list, full_shapes:list, layers:list)->bool:
+    "Freeze the counts module `m` received shrunk, or else the layers inside it; whether anything changed."
+    shrunk = {f for got, want in zip(shapes, full_shapes) for g, f in zip(got, want) if g != f}
+    inside = slim_layers(m)
+    return _freeze_counts(layers, shrunk) or _freeze_counts(inside, {_full_out(l) for l in inside})
+
 # %% ../nbs/00_slim.ipynb #7e59d5ba
 def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
     "Phase 2b: the layers that must keep full width around the modules `opaque` (see above) stop shrinking outputs."
@@ -139,21 +146,15 @@ def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
         for a in _SLIM_ATTRS: vars(m).pop(a, None)
     layers = slim_layers(model)
     for l in layers: l.slim_in = None
-    _, full_shapes, _ = _run_watching(model, x, 1.0, modules)
+    watched = [m for m in model.modules() if not isinstance(m, SlimMixin)]
+    _, full_shapes, _ = _run_watching(model, x, 1.0, watched)
     for w in _CHECK_WIDTHS:
         while True:
-            e, shapes, running = _run_watching(model, x, w, modules)
+            e, shapes, running = _run_watching(model, x, w, watched)
             if e is None: break
-            if not running:
-                raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward failed: {e}") from e
-            m = running[-1]
-            shrunk = {f for got, want in zip(shapes[m], full_shapes.get(m, [])) for g, f in zip(got, want) if g != f}
-            inside = slim_layers(m)
-            if not (_freeze_counts(layers, shrunk) or _freeze_counts(inside, {_full_out(l) for l in inside})):
-                name = next(n for n, o, _ in opaque if o is m)
-                raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward fails inside "
-                                 f"module '{name}' ({type(m).__name__}), which gradaug cannot slice, even with its inputs and "
-                                 f"its layers at full width: {e}") from e
+            if not any(_freeze_around(m, shapes[m], full_shapes.get(m, []), layers) for m in reversed(running)):
+                raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward fails even "
+                                 f"with every layer around the failure at full width: {e}") from e
     if not any(is_producer(l) and l.slim_out for l in layers):
         names = ', '.join(f"'{n}' ({type(o).__name__}) with its own tensors {own}" for n, o, own in opaque[:3])
         raise ValueError(f"slim(): cannot slim {type(model).__name__}: nothing is left to slim. Every conv and linear "
