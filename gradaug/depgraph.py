@@ -168,7 +168,7 @@ def _layer_inputs(model:nn.Module, x:torch.Tensor, mask:dict=None)->tuple:
         seen.setdefault(m, t.movedim(_channel_dim(m), -1))
     def normalise_kept(m, args, out): return layer_norm_reference(m, args[0], mask[m])
     hooks = [m.register_forward_pre_hook(hook) for m in slim_layers(model)]
-    if mask is not None:   # a LayerNorm of the sub-network normalises over its kept channels only: that is the reference
+    if mask is not None:   # a sub-network's LayerNorm normalises over its kept channels only: that is the reference
         hooks += [m.register_forward_hook(normalise_kept) for m in mask if isinstance(m, nn.LayerNorm)]
     try:
         with eval_mode(model), torch.no_grad(): out = model(x)

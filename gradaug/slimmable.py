@@ -245,8 +245,8 @@ def _layer_norm_last(m:nn.LayerNorm, x:torch.Tensor)->torch.Tensor:
     c, full = x.shape[-1], m.normalized_shape[0]
     if c == full: return F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
     idx = m._check_in(c, full, x.device)
-    if idx is None: affine = [None if p is None else sliced(p, (slice(c),), m.through_graph) for p in (m.weight, m.bias)]
-    else: affine = [None if p is None else p.index_select(0, idx) for p in (m.weight, m.bias)]
+    cut = (lambda p: sliced(p, (slice(c),), m.through_graph)) if idx is None else (lambda p: p.index_select(0, idx))
+    affine = [None if p is None else cut(p) for p in (m.weight, m.bias)]
     return F.layer_norm(x, (c,), *affine, m.eps)
 
 # %% ../nbs/00a_slimmable.ipynb #7dac5d63
