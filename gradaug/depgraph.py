@@ -6,11 +6,13 @@
 from __future__ import annotations
 import torch
 from torch import nn
+import torch.nn.functional as F
 from .slimmable import (ChannelMismatchError, SlimConv2d, SlimLinear, SlimMixin, eval_mode, full_channels,
                                kept_inputs, slim_layers, width)
 
 # %% auto #0
-__all__ = ['default_example', 'dry_run', 'output_shapes', 'is_producer', 'trace_channels', 'apply_trace', 'check_masked']
+__all__ = ['default_example', 'dry_run', 'output_shapes', 'is_producer', 'trace_channels', 'apply_trace', 'layer_norm_reference',
+           'check_masked']
 
 # %% ../nbs/00b_depgraph.ipynb #584b7fc4
 def default_example(layers:list # slim layers, in registration order
@@ -29,7 +31,7 @@ def dry_run(model:nn.Module, # a model converted by slim
            )->tuple:
     "Forward `x` at width `w` (eval mode, no grad): the output, and the slim layers called with their input counts."
     calls = []
-    def record(m, args): calls.append((m, args[0].shape[-1 if isinstance(m, nn.Linear) else 1]))
+    def record(m, args): calls.append((m, args[0].shape[m.channel_dim]))
     hooks = [m.register_forward_pre_hook(record) for m in slim_layers(model)]
     try:
         with eval_mode(model), torch.no_grad(), width(model, w): out = model(x)
@@ -53,7 +55,7 @@ def is_producer(m:nn.Module # a slim layer
     return isinstance(m, SlimLinear) or (isinstance(m, SlimConv2d) and m.groups == 1)
 
 # %% ../nbs/00b_depgraph.ipynb #69e2616f
-def _channel_dim(m:nn.Module)->int: return -1 if isinstance(m, nn.Linear) else 1
+def _channel_dim(m:nn.Module)->int: return m.channel_dim
 
 # %% ../nbs/00b_depgraph.ipynb #2eb80512
 def _out_count(m:nn.Module)->int: return m.out_features if isinstance(m, nn.Linear) else m.out_channels
@@ -89,11 +91,14 @@ def trace_channels(model:nn.Module, # a model converted by slim (its classifier'
         bits = _marker_bits(counts.index(_out_count(m)) if m.slim_out else 0, n, key_bits, chan_bits)
         shape = [1]*out.dim(); shape[0], shape[dim] = samples, n
         return torch.ones_like(out).masked_fill(bits.view(shape).to(out.device), float('nan'))
+    def keep_apart(m, args, out):   # a LayerNorm mixes channels in its statistics: pass each channel's marks on
+        return torch.ones_like(out).masked_fill(args[0].isnan(), float('nan'))
     received = {}
     def record(m, args):
         t = args[0].isnan().movedim(_channel_dim(m), 1)
         received.setdefault(m, t.reshape(t.shape[0], t.shape[1], -1).any(-1).cpu())
     hooks = [m.register_forward_hook(mark) for m in producers] + [m.register_forward_pre_hook(record) for m in layers]
+    hooks += [m.register_forward_hook(keep_apart) for m in layers if isinstance(m, nn.LayerNorm)]
     try:
         with eval_mode(model), torch.no_grad(), width(model, 1.0):
             model(x[:1].expand(samples, *x.shape[1:]).clone())
@@ -132,6 +137,20 @@ def apply_trace(model:nn.Module, # a model converted by slim
         else: m.in_map, m.slim_in, mapped = (keys, chans), True, mapped + 1
     return mapped
 
+# %% ../nbs/00b_depgraph.ipynb #f6ee006f
+def layer_norm_reference(m:nn.LayerNorm, # a slim LayerNorm (or LayerNorm2d), at full width
+                         x:torch.Tensor, # its full-width input
+                         keep # the channels a sub-network keeps: a slice or a tensor of indices
+                        )->torch.Tensor:
+    "The definition of a slim LayerNorm at full width: statistics and affine of the channels `keep`, zero elsewhere."
+    dim = m.channel_dim
+    t = x.movedim(dim, -1)
+    kept = t[..., keep]
+    affine = [None if p is None else p[keep] for p in (m.weight, m.bias)]
+    out = torch.zeros_like(t)
+    out[..., keep] = F.layer_norm(kept, (kept.shape[-1],), *affine, m.eps)
+    return out.movedim(-1, dim)
+
 # %% ../nbs/00b_depgraph.ipynb #78fcb74e
 def _layer_inputs(model:nn.Module, x:torch.Tensor, mask:dict=None)->tuple:
     "Eval-mode forward of `x`: the output and each slim layer's first input, with the channels not in `mask` zeroed."
@@ -147,7 +166,10 @@ def _layer_inputs(model:nn.Module, x:torch.Tensor, mask:dict=None)->tuple:
             seen.setdefault(m, t.movedim(dim, -1)[..., keep])
             return (t,) + tuple(args[1:])
         seen.setdefault(m, t.movedim(_channel_dim(m), -1))
+    def normalise_kept(m, args, out): return layer_norm_reference(m, args[0], mask[m])
     hooks = [m.register_forward_pre_hook(hook) for m in slim_layers(model)]
+    if mask is not None:   # a sub-network's LayerNorm normalises over its kept channels only: that is the reference
+        hooks += [m.register_forward_hook(normalise_kept) for m in mask if isinstance(m, nn.LayerNorm)]
     try:
         with eval_mode(model), torch.no_grad(): out = model(x)
     finally:

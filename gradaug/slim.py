@@ -10,10 +10,13 @@ import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 from .slimmable import ChannelMismatchError, SlimMixin, SlimConv2d, SlimBatchNorm2d, SlimLinear
+from torchvision.models.convnext import CNBlock, LayerNorm2d
+from .slimmable import SlimLayerNorm, SlimLayerNorm2d, SlimCNBlock
 from .slimmable import SlimFrozenBatchNorm2d, active_channels, active_in_channels, active_out_channels
 from .slimmable import check_width, eval_mode, full_channels, graph_slicing, quiet_grad_layout
 from .slimmable import kept_inputs, set_width, sliced, slim_layers, width
-from .depgraph import apply_trace, check_masked, default_example, dry_run, output_shapes, trace_channels
+from .depgraph import apply_trace, check_masked, default_example, dry_run, is_producer, output_shapes
+from .depgraph import trace_channels
 from .bn import BNStats, calibrated, put_bn_stats, recalibrate_bn
 
 # %% auto #0
@@ -21,25 +24,26 @@ __all__ = ['slim', 'extract']
 
 # %% ../nbs/00_slim.ipynb #bbd38c62
 _SLIM = {nn.Conv2d: SlimConv2d, nn.BatchNorm2d: SlimBatchNorm2d, nn.Linear: SlimLinear,
-         FrozenBatchNorm2d: SlimFrozenBatchNorm2d}
-_NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d)   # layers that output as many channels as they receive
+         FrozenBatchNorm2d: SlimFrozenBatchNorm2d, nn.LayerNorm: SlimLayerNorm, LayerNorm2d: SlimLayerNorm2d,
+         CNBlock: SlimCNBlock}
+_NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d, nn.LayerNorm)   # layers that output as many channels as they receive
 
 # %% ../nbs/00_slim.ipynb #1e8210bc
-def _refuse_unknown(model:nn.Module, convertible:dict):
-    "Raise a `TypeError` naming the first module with its own parameters or buffers that `slim` cannot slice."
+def _convertible(m:nn.Module)->bool:
+    "Whether `slim` has a slim twin for `m`: its exact type is known (a LayerNorm only over one dim, its channels)."
+    if type(m) not in _SLIM: return False
+    return not isinstance(m, nn.LayerNorm) or len(m.normalized_shape) == 1
+
+# %% ../nbs/00_slim.ipynb #a928eebd
+def _opaque_modules(model:nn.Module)->list:
+    "(name, module, its own tensor names) for every module of `model` with own tensors that `slim` cannot slice."
+    found = []
     for name, m in model.named_modules():
-        if isinstance(m, SlimMixin) or type(m) in convertible: continue
+        if isinstance(m, (SlimMixin, SlimCNBlock)) or _convertible(m): continue
         tensors = list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False))
         own = [n for n, t in tensors if t is not None and t.numel() > 1]
-        if not own: continue
-        if isinstance(m, nn.LayerNorm):
-            why = "LayerNorm normalises over the channel dimension, which a sub-network shrinks"
-        else:
-            why = f"its own tensors {own} may be channel-shaped and gradaug does not know how to slice them"
-        raise TypeError(f"slim(): cannot slim module '{name or type(model).__name__}' ({type(m).__name__}): {why}. "
-                        f"Supported layers with parameters are nn.Conv2d, nn.BatchNorm2d, nn.Linear and torchvision's "
-                        f"FrozenBatchNorm2d (exact types); "
-                        f"replace the module or use another model.")
+        if own: found.append((name or type(model).__name__, m, own))
+    return found
 
 # %% ../nbs/00_slim.ipynb #7179b139
 def _multiples(layers:list, divisor:int)->dict:
@@ -48,7 +52,7 @@ def _multiples(layers:list, divisor:int)->dict:
     for m in layers:
         if isinstance(m, nn.Conv2d): counts = (m.in_channels, m.out_channels)
         elif isinstance(m, nn.Linear): counts = (m.in_features, m.out_features)
-        else: counts = (m.num_features,)
+        else: counts = (full_channels(m),)
         for c in counts: mult.setdefault(c, divisor)
         if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels:
             for c in (m.in_channels, m.out_channels):
@@ -57,7 +61,7 @@ def _multiples(layers:list, divisor:int)->dict:
 
 # %% ../nbs/00_slim.ipynb #4dc4ee58
 _SLIM_ATTRS = ('slim_name', 'width', 'slim_in', 'slim_out', 'multiple_of', 'through_graph', 'in_map',
-               'slim_counts')   # set on instances
+               'slim_counts', 'selection_cache')   # set on instances
 
 def _snapshot(model:nn.Module)->list:
     "Every layer `slim` may change, with its class and the slim attributes the instance holds: what `_restore` needs."
@@ -76,7 +80,7 @@ def _restore(snapshot:list):
 def _convert(model:nn.Module)->list:
     "Give every conv, BN and linear layer of `model` its slim class, in place, at full width; return the slim layers."
     for name, m in model.named_modules():
-        if type(m) in _SLIM: m.__class__ = _SLIM[type(m)]
+        if _convertible(m): m.__class__ = _SLIM[type(m)]
         if not isinstance(m, SlimMixin): continue
         m.slim_name, m.width, m.slim_in, m.slim_out, m.in_map = name, 1.0, True, True, None
     return slim_layers(model)
@@ -93,6 +97,71 @@ def _find_classifier(model:nn.Module, x:torch.Tensor)->tuple:
         raise ValueError(f"slim(): no nn.Conv2d or nn.Linear of {type(model).__name__} ran in its forward, so none "
                          f"can be its classifier; slim a model whose output comes from one.")
     return out, called[-1]
+
+# %% ../nbs/00_slim.ipynb #087b0caf
+def _full_out(m:nn.Module # a conv or linear layer
+                  )->int:
+    "Output channels (or features) of conv or linear layer `m` at full width."
+    return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+# %% ../nbs/00_slim.ipynb #f4c53e5a
+def _freeze_counts(layers:list, counts:set)->bool:
+    "Make every producer among `layers` whose output count is in `counts` keep full outputs; whether any changed."
+    hit = [m for m in layers if is_producer(m) and m.slim_out and _full_out(m) in counts]
+    for m in hit: m.slim_out = False
+    return bool(hit)
+
+# %% ../nbs/00_slim.ipynb #6158770c
+def _run_watching(model:nn.Module, x:torch.Tensor, w:float, watched:list)->tuple:
+    "`dry_run` at `w`: (its error or None, the input shapes of the `watched` modules, those still running at the end)."
+    shapes, running = {}, []
+    def enter(m, args):
+        shapes.setdefault(m, [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)])
+        running.append(m)
+    def leave(m, args, out): running.pop()
+    hooks = [m.register_forward_pre_hook(enter) for m in watched] + [m.register_forward_hook(leave) for m in watched]
+    try:
+        dry_run(model, x, w)
+        return None, shapes, running
+    except RuntimeError as e: return e, shapes, running
+    finally:
+        for h in hooks: h.remove()
+
+# %% ../nbs/00_slim.ipynb #3668c07c
+def _freeze_around(m:nn.Module, shapes:list, full_shapes:list, layers:list)->bool:
+    "Freeze the counts module `m` received shrunk, or else the layers inside it; whether anything changed."
+    shrunk = {f for got, want in zip(shapes, full_shapes) for g, f in zip(got, want) if g != f}
+    inside = slim_layers(m)
+    return _freeze_counts(layers, shrunk) or _freeze_counts(inside, {_full_out(l) for l in inside})
+
+# %% ../nbs/00_slim.ipynb #7e59d5ba
+def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
+    "Phase 2b: the layers that must keep full width around the modules `opaque` (see above) stop shrinking outputs."
+    layers, modules = slim_layers(model), [m for _, m, _ in opaque]
+    _freeze_counts(layers, {d for _, m, own in opaque for n in own for d in getattr(m, n).shape})
+    _, calls = dry_run(model, x, 1.0)
+    called = {m for m, _ in calls}
+    for m in {l for o in modules for l in slim_layers(o)} - called:   # used functionally: stays plain
+        m.__class__ = {v: k for k, v in _SLIM.items()}[type(m)]
+        for a in _SLIM_ATTRS: vars(m).pop(a, None)
+    layers = slim_layers(model)
+    for l in layers: l.slim_in = None
+    watched = [m for m in model.modules() if not isinstance(m, SlimMixin)]
+    _, full_shapes, _ = _run_watching(model, x, 1.0, watched)
+    for w in _CHECK_WIDTHS:
+        while True:
+            e, shapes, running = _run_watching(model, x, w, watched)
+            if e is None: break
+            if not any(_freeze_around(m, shapes[m], full_shapes.get(m, []), layers) for m in reversed(running)):
+                raise ValueError(f"slim(): cannot slim {type(model).__name__}: a sub-network's forward fails even "
+                                 f"with every layer around the failure at full width: {e}") from e
+    if not any(is_producer(l) and l.slim_out for l in layers):
+        names = ', '.join(f"'{n}' ({type(o).__name__}) with its own tensors {own}" for n, o, own in opaque[:3])
+        raise ValueError(f"slim(): cannot slim {type(model).__name__}: nothing is left to slim. Every conv and linear "
+                         f"layer keeps its full outputs: the classifier, and the layers whose channels reach, or whose "
+                         f"channel counts appear in, modules gradaug cannot slice: {names}. Supported layers with "
+                         f"parameters are nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear and torchvision's "
+                         f"FrozenBatchNorm2d, LayerNorm2d and ConvNeXt block; replace the module or use another model.")
 
 # %% ../nbs/00_slim.ipynb #92270147
 _CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
@@ -191,7 +260,7 @@ def _keep_full_layers(model:nn.Module, keep_full)->list:
     return kept
 
 # %% ../nbs/00_slim.ipynb #7674711b
-def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, FrozenBatchNorm2d and nn.Linear
+def slim(model:nn.Module, # a CNN or transformer: nn.Conv2d, BN, LayerNorm and nn.Linear layers are slimmed
          divisor:int=1, # active channel counts are multiples of this; 1 is the authors' rule, 8 is faster
          example:torch.Tensor=None, # an input batch the model accepts (default: 1x{C}x64x64 zeros)
          keep_full:Union[Callable, Iterable, str]=None # layers keeping full-width outputs: name prefixes or a predicate
@@ -200,7 +269,7 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, Frozen
     # keep_full=None: only the classifier (the last conv or linear layer called) keeps its full outputs
     if not isinstance(divisor, int) or divisor < 1:
         raise ValueError(f"slim(): divisor must be a positive int, got {divisor!r}.")
-    _refuse_unknown(model, _SLIM)
+    opaque = _opaque_modules(model)
     before = _snapshot(model)
     if not before:
         raise ValueError(f"slim(): {type(model).__name__} has no nn.Conv2d, nn.BatchNorm2d or nn.Linear to slim.")
@@ -212,6 +281,7 @@ def slim(model:nn.Module, # any CNN built from nn.Conv2d, nn.BatchNorm2d, Frozen
         full_out, classifier = _find_classifier(model, x)
         kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
         for m in kept: m.slim_out = False
+        if opaque: _freeze_for(model, x, opaque)
         try:
             _learn_inputs(model, x, full_out, kept)
             _verify_inputs(model, x)
@@ -239,6 +309,10 @@ def _plain(m:SlimMixin)->nn.Module:
     if isinstance(m, FrozenBatchNorm2d):
         new = FrozenBatchNorm2d(cin, m.eps)
         keep = (keep_in,)
+    elif isinstance(m, nn.LayerNorm):
+        new = (LayerNorm2d if isinstance(m, LayerNorm2d) else nn.LayerNorm)(cin, m.eps, m.elementwise_affine,
+                                                                            bias=m.bias is not None)
+        keep = (keep_in,)
     elif isinstance(m, nn.BatchNorm2d):
         new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)
         keep = (keep_in,)
@@ -259,6 +333,13 @@ def _plain(m:SlimMixin)->nn.Module:
     with torch.no_grad(): new.load_state_dict(state)
     return new.train(m.training)
 
+# %% ../nbs/00_slim.ipynb #f5f94c1d
+def _plain_block(block:SlimCNBlock):
+    "Turn `block` back into a plain ConvNeXt block, in place, its `layer_scale` cut to the channels it keeps."
+    keep = kept_inputs(block.block[0])
+    block.layer_scale = nn.Parameter(_select(block.layer_scale.detach(), (keep,)).clone())
+    block.__class__ = CNBlock
+
 # %% ../nbs/00_slim.ipynb #2c4c3a0e
 def extract(model:nn.Module, # a model converted by slim
             w:float, # width of the sub-network to extract
@@ -277,4 +358,5 @@ def extract(model:nn.Module, # a model converted by slim
     for name, m in list(new.named_modules()):
         for cname, c in list(m.named_children()):
             if isinstance(c, SlimMixin): setattr(m, cname, _plain(c))
+            elif isinstance(c, SlimCNBlock): _plain_block(c)
     return new

@@ -11,11 +11,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.models.convnext import CNBlock, LayerNorm2d
 
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
-           'SlimFrozenBatchNorm2d', 'SlimLinear', 'slim_layers', 'check_width', 'set_width', 'width', 'graph_slicing',
-           'full_channels', 'active_in_channels', 'kept_inputs', 'active_out_channels', 'eval_mode']
+           'SlimFrozenBatchNorm2d', 'SlimLinear', 'SlimLayerNorm', 'SlimLayerNorm2d', 'SlimCNBlock', 'slim_layers',
+           'check_width', 'set_width', 'width', 'graph_slicing', 'full_channels', 'active_in_channels', 'kept_inputs',
+           'active_out_channels', 'eval_mode']
 
 # %% ../nbs/00a_slimmable.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -70,6 +72,15 @@ class ChannelMismatchError(RuntimeError):
                 f"Channel concatenation (DenseNet), a Flatten over spatial positions before a Linear, "
                 f"or a reshape of channels cannot be slimmed.")
 
+# %% ../nbs/00a_slimmable.ipynb #36117f51
+def _traced_selection(m, full:int, device:torch.device)->tuple:
+    "(input channels slim layer `m` keeps at its width through its `in_map`, their indices on `device` or None)."
+    keys, chans = m.in_map
+    limits = torch.tensor([full] + [m.active(c) for c in m.slim_counts[1:]])
+    idx = (chans < limits[keys]).nonzero().squeeze(1)
+    n = len(idx)
+    return n, (None if n == 0 or int(idx[-1]) == n - 1 else idx.to(device))
+
 # %% ../nbs/00a_slimmable.ipynb #6bef5aa2
 class SlimMixin:
     "State shared by width-switchable layers; set by `slim`."
@@ -78,27 +89,32 @@ class SlimMixin:
     slim_out:bool = True      # does the output shrink with the width?
     through_graph:bool = False
     slim_name:str = ''
+    channel_dim:int = 1             # the dim of its input that holds channels
     multiple_of:dict = {}
     in_map:Optional[tuple] = None   # (key, channel) of the source of each input channel; None: the leading ones
     slim_counts:tuple = (0,)        # key -> channel count of the layers that produce channels with that key
+    selection_cache:Optional[tuple] = None   # ((in_map, slim_counts, multiple_of), {(width, full, device): selection})
 
     def active(self, c:int)->int:
         "Active channels out of `c` at the current width."
         return active_channels(c, self.width, self.multiple_of.get(c, 1))
 
-    def input_selection(self, full:int)->tuple:
-        "(input channels expected at the current width, their indices, or None where they are the leading ones)."
+    def input_selection(self, full:int, device=None)->tuple:
+        "(input channels expected at the current width, their indices on `device` (None: CPU), or None if leading)."
         if self.in_map is None or self.width >= 1: return (self.active(full) if self.slim_in else full), None
-        keys, chans = self.in_map
-        limits = torch.tensor([full] + [self.active(c) for c in self.slim_counts[1:]])
-        idx = (chans < limits[keys]).nonzero().squeeze(1)
-        n = len(idx)
-        return n, (None if n == 0 or int(idx[-1]) == n - 1 else idx)
+        source = (self.in_map, self.slim_counts, self.multiple_of)
+        held, cache = self.selection_cache or ((), {})
+        if len(held) != len(source) or any(a is not b for a, b in zip(held, source)):   # a new trace or width table
+            cache = {}
+            self.selection_cache = (source, cache)
+        key = (self.width, full, torch.device('cpu' if device is None else device))
+        if key not in cache: cache[key] = _traced_selection(self, full, key[2])
+        return cache[key]
 
-    def _check_in(self, got:int, full:int)->Optional[torch.Tensor]:
+    def _check_in(self, got:int, full:int, device=None)->Optional[torch.Tensor]:
         "Raise a `ChannelMismatchError` unless `got` is the input count expected; the kept indices (None: leading)."
         if self.slim_in is None: return None   # slim is still learning which inputs shrink
-        expected, idx = self.input_selection(full)
+        expected, idx = self.input_selection(full, device)
         if got != expected:
             raise ChannelMismatchError(self.slim_name, got, expected, full, self.width, type(self).__name__)
         return idx
@@ -128,8 +144,8 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
     def forward(self, x):
         cin, g = x.shape[1], self.groups
         if self.width >= 1 and cin == self.in_channels: return super().forward(x)
-        idx = self._check_in(cin, self.in_channels)
-        if idx is not None: return self._gathered(x, idx.to(x.device))
+        idx = self._check_in(cin, self.in_channels, x.device)
+        if idx is not None: return self._gathered(x, idx)
         if g == 1:
             groups = 1
             o = self.active(self.out_channels) if self.slim_out else self.out_channels
@@ -165,7 +181,7 @@ class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
     def forward(self, x):
         c = x.shape[1]
         if c == self.num_features: return super().forward(x)
-        idx = self._check_in(c, self.num_features)
+        idx = self._check_in(c, self.num_features, x.device)
         # the same logic as nn.BatchNorm2d.forward, on the first `c` channels (or on the channels `idx`)
         eaf = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -173,7 +189,7 @@ class SlimBatchNorm2d(SlimMixin, nn.BatchNorm2d):
             eaf = 1.0/float(self.num_batches_tracked) if self.momentum is None else self.momentum
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_buf = self.running_mean is not None and (not self.training or self.track_running_stats)
-        if idx is not None: return self._gathered(x, idx.to(x.device), bn_training, use_buf, eaf)
+        if idx is not None: return self._gathered(x, idx, bn_training, use_buf, eaf)
         idx = (slice(c),)
         running_mean = self.running_mean[:c] if use_buf else None
         running_var = self.running_var[:c] if use_buf else None
@@ -200,8 +216,8 @@ class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
     def forward(self, x):
         c = x.shape[1]
         if c == self.num_features: return super().forward(x)
-        idx = self._check_in(c, self.num_features)
-        keep = slice(c) if idx is None else idx.to(x.device)
+        idx = self._check_in(c, self.num_features, x.device)
+        keep = slice(c) if idx is None else idx
         buffers = (self.weight, self.bias, self.running_mean, self.running_var)
         w, b, mean, var = (t[keep].reshape(1, -1, 1, 1) for t in buffers)
         scale = w*(var + self.eps).rsqrt()
@@ -210,16 +226,50 @@ class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
 # %% ../nbs/00a_slimmable.ipynb #0ca31638
 class SlimLinear(SlimMixin, nn.Linear):
     "`nn.Linear` on its leading (or traced) input features and, unless it is the classifier, its leading outputs."
+    channel_dim = -1
+
     def forward(self, x):
         cin = x.shape[-1]
         o = self.active(self.out_features) if self.slim_out else self.out_features
         if cin == self.in_features and o == self.out_features: return super().forward(x)
-        idx = self._check_in(cin, self.in_features)
+        idx = self._check_in(cin, self.in_features, x.device)
         if idx is not None:
             b = None if self.bias is None else self.bias[:o]
-            return F.linear(x, self.weight[:o].index_select(1, idx.to(x.device)), b)
+            return F.linear(x, self.weight[:o].index_select(1, idx), b)
         w = sliced(self.weight, (slice(o), slice(cin)), self.through_graph)
         return F.linear(x, w, None if self.bias is None else sliced(self.bias, (slice(o),), self.through_graph))
+
+# %% ../nbs/00a_slimmable.ipynb #49a63920
+def _layer_norm_last(m:nn.LayerNorm, x:torch.Tensor)->torch.Tensor:
+    "LayerNorm `m` over the last dim of `x`: the kept channels it receives, with the matching slice of its affine."
+    c, full = x.shape[-1], m.normalized_shape[0]
+    if c == full: return F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+    idx = m._check_in(c, full, x.device)
+    cut = (lambda p: sliced(p, (slice(c),), m.through_graph)) if idx is None else (lambda p: p.index_select(0, idx))
+    affine = [None if p is None else cut(p) for p in (m.weight, m.bias)]
+    return F.layer_norm(x, (c,), *affine, m.eps)
+
+# %% ../nbs/00a_slimmable.ipynb #7dac5d63
+class SlimLayerNorm(SlimMixin, nn.LayerNorm):
+    "`nn.LayerNorm` over the last dim (features) that normalises the kept features it receives."
+    channel_dim = -1
+    def forward(self, x): return _layer_norm_last(self, x)
+
+# %% ../nbs/00a_slimmable.ipynb #eeb4b22d
+class SlimLayerNorm2d(SlimMixin, LayerNorm2d):
+    "torchvision's `LayerNorm2d` (over the channels of an NCHW tensor) on the kept channels it receives."
+    def forward(self, x): return _layer_norm_last(self, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+# %% ../nbs/00a_slimmable.ipynb #bc85d910
+class SlimCNBlock(CNBlock):
+    "torchvision's ConvNeXt block whose `layer_scale` is cut to the leading channels the block receives."
+    through_graph:bool = False
+
+    def forward(self, input):
+        scale = sliced(self.layer_scale, (slice(input.shape[1]),), self.through_graph)
+        result = self.stochastic_depth(scale*self.block(input))
+        result += input
+        return result
 
 # %% ../nbs/00a_slimmable.ipynb #0392fcb1
 def slim_layers(model:nn.Module)->list:
@@ -262,17 +312,18 @@ def width(model:nn.Module, # a model converted by slim
 @contextmanager
 def graph_slicing(model:nn.Module):
     "Context manager: slice parameters inside autograd, so gradients reach each parameter's `AccumulateGrad` (DDP)."
-    layers = slim_layers(model)
+    layers = slim_layers(model) + [m for m in model.modules() if isinstance(m, SlimCNBlock)]
     for m in layers: m.through_graph = True
     try: yield model
     finally:
         for m in layers: m.through_graph = False
 
 # %% ../nbs/00a_slimmable.ipynb #bb0f5624
-def full_channels(m:nn.Module # a conv, BN or linear layer
+def full_channels(m:nn.Module # a conv, BN, LayerNorm or linear layer
                  )->int:
-    "Input channels (or features) of conv, BN or linear layer `m` at full width."
+    "Input channels (or features) of conv, BN, LayerNorm or linear layer `m` at full width."
     if isinstance(m, nn.Linear): return m.in_features
+    if isinstance(m, nn.LayerNorm): return m.normalized_shape[0]
     return m.in_channels if isinstance(m, nn.Conv2d) else m.num_features
 
 # %% ../nbs/00a_slimmable.ipynb #3f6f7b36

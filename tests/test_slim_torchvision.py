@@ -1,13 +1,14 @@
 """`slim` on the torchvision models the library promises to support: exact at width 1.0, `extract` matches at smaller
 widths; the families slimmed along traced channel dependencies (concatenation, flatten) match their masked-channel
-reference; and a sweep of the whole classification zoo (`python tests/test_slim_torchvision.py` prints its counts)."""
+reference; LayerNorm nets (ConvNeXt) and transformers (ViT, MLP hidden width only) match their definition; and a sweep
+of the whole classification zoo (`python tests/test_slim_torchvision.py` prints its counts)."""
 import copy, os, subprocess, sys, pytest, torch, torchvision
 from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
 from gradaug.slimmable import kept_inputs
 from gradaug.core import GradAug
 
 ZOO = sorted(torchvision.models.list_models(module=torchvision.models))
-SIZE = {'inception_v3': 80}   # the smallest input each model accepts, where 64x64 is too small
+SIZE = {'inception_v3': 80, 'maxvit_t': 224}   # the smallest input each model accepts, where 64x64 is too small
 SLOW = os.environ.get('GRADAUG_SLOW') is None
 
 ARCHS = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnext50_32x4d', 'mobilenet_v2']
@@ -180,6 +181,62 @@ def test_traced_gradaug_step(traced):
     buffers = dict(full_only.named_buffers())
     for k, b in m.named_buffers(): assert torch.equal(b, buffers[k]), k
 
+# ---------------------------------------------------------------- LayerNorm nets and transformers
+def tiny_convnext():
+    from torchvision.models.convnext import ConvNeXt, CNBlockConfig
+    return ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1, num_classes=10)
+
+def tiny_vit():
+    return torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64,
+                                                mlp_dim=128, num_classes=10)
+
+LN_NETS = {'convnext': tiny_convnext, 'vit': tiny_vit}
+
+@pytest.fixture(scope='module', params=sorted(LN_NETS))
+def ln_net(request):
+    torch.manual_seed(0)
+    ref = LN_NETS[request.param]().eval()
+    with torch.no_grad():   # layer_scale 1e-6 and a zero head would hide a wrong slice: give them size
+        for k, p in ref.named_parameters():
+            if 'layer_scale' in k or 'heads' in k: p.normal_()
+    return request.param, ref, slim(copy.deepcopy(ref), example=torch.zeros(1, 3, 32, 32))
+
+def test_ln_width_one_is_bit_identical(ln_net):
+    name, ref, m = ln_net
+    assert list(ref.state_dict()) == list(m.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(): assert torch.equal(ref(x), m.eval()(x))
+
+@pytest.mark.parametrize('w', [0.9, 0.6])
+def test_ln_matches_definition_and_extract(ln_net, w):
+    from gradaug.depgraph import check_masked
+    name, ref, m = ln_net
+    x = torch.randn(2, 3, 32, 32)
+    check_masked(m, x, w, tol=1e-5)   # every layer's input = the LN definition's, layer by layer (eval mode)
+    small = extract(m, w).eval()
+    assert type(small) is type(ref) and not slim_layers(small)
+    with torch.no_grad(), width(m.eval(), w): torch.testing.assert_close(small(x), m(x), rtol=1e-5, atol=1e-5)
+    n = lambda net: sum(p.numel() for p in net.parameters())
+    assert n(small) < n(m)
+
+def test_what_width_means(ln_net):
+    "ConvNeXt: every channel (the residual width too); ViT: only the MLP hidden width (MatFormer-style)."
+    name, ref, m = ln_net
+    shrinking = {l.slim_name for l in slim_layers(m) if isinstance(l, (torch.nn.Conv2d, torch.nn.Linear)) and l.slim_out}
+    if name == 'vit': assert shrinking == {f'encoder.layers.encoder_layer_{i}.mlp.0' for i in range(2)}
+    else: assert 'features.0.0' in shrinking and 'features.1.0.block.5' in shrinking
+
+def test_ln_gradaug_step(ln_net):
+    name, ref, m = ln_net
+    m = copy.deepcopy(m).train()
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([1, 2, 3, 4])
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    before = {k: p.clone() for k, p in m.named_parameters()}
+    GradAug(m, n=2, alpha=0.6).step(x, y, torch.nn.CrossEntropyLoss(), widths=[0.8, 0.6])
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+    opt.step()
+    assert all(not torch.equal(p, before[k]) for k, p in m.named_parameters() if p.grad.abs().sum() > 0)
+
 @pytest.mark.skipif(SLOW, reason='the whole zoo takes minutes: GRADAUG_SLOW=1 runs it')
 def test_zoo_sweep():
     outcomes = sweep()
@@ -196,6 +253,9 @@ def zoo_outcome(name:str, w:float=0.6)->tuple:
     kw = dict(num_classes=10)
     if name in ('googlenet', 'inception_v3'): kw.update(aux_logits=False, init_weights=False)
     size = SIZE.get(name, 64)
+    if name.startswith('vit_'): kw.update(image_size=56 if name == 'vit_h_14' else 64)
+    if name == 'maxvit_t': kw.update(input_size=(size, size))
+    size = kw.get('image_size', size)
     m = getattr(torchvision.models, name)(**kw).eval()
     x = torch.randn(2, 3, size, size)
     try: slim(m, example=torch.zeros(1, 3, size, size))
