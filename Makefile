@@ -35,8 +35,8 @@ $(STAMP): settings.ini setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: these wheels are the ones that ship torchvision's compiled ops
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	$(HEADLESS_CV2)
 	touch $(STAMP)
 endif
@@ -53,8 +53,12 @@ test-nbs: $(STAMP)
 	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
 	cd _nbtest && ../$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider .
 
-# pytest tests/ (including the nbdev_export sync check), then every notebook through nbval
-test: test-py test-nbs
+# everything test-py and test-nbs run, in one pytest run on two worker processes (pytest-xdist hands out a file at a
+# time, the slowest first: see conftest.py, which also prints one line per finished file)
+test: $(STAMP)
+	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
+	$(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider -o console_output_style=classic \
+	    --nbval-lax --nbval-current-env tests _nbtest
 
 # the whole of `make test` against the lowest allowed versions, in a venv of its own (rebuilt when settings.ini changes)
 test-min:

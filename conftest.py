@@ -1,0 +1,83 @@
+"""How `make test` reports and schedules: one line per finished file (its counts and time, how far the suite has got)
+instead of a dot per test, and the files that take longest handed out first, so that the two pytest-xdist workers
+finish together. Applies to `pytest tests/` and to the notebooks under nbval alike (this is the repository root)."""
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+import pytest
+
+# the files that take longest (seconds on the 2-core machine, measured with `make test`'s junit timings): started
+# first, whichever worker is free takes the next one; every other file follows in collection order
+SLOW_FIRST = ['tests/test_detect.py', 'tests/test_slim_torchvision.py', 'tests/test_gpu_path.py',
+              'tests/test_detect_distributed.py', 'tests/test_cli.py', 'tests/test_faults.py', 'tests/test_package.py',
+              '12_train.ipynb', '05_core.ipynb', 'tests/test_distributed.py', 'tests/test_detection.py',
+              '17_detection.ipynb', '19_detect.ipynb', 'tests/test_robustness.py', '01_bn.ipynb', '06_models.ipynb',
+              'tests/test_docs.py', 'tests/test_train.py', '00_slim.ipynb', '14c_robustness.ipynb']
+
+
+def file_of(nodeid:str)->str: return nodeid.split('::', 1)[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    "Items grouped by file, slowest files first (stable otherwise): the order pytest-xdist's --dist loadfile hands out."
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    first_seen = {}
+    for item in items: first_seen.setdefault(file_of(item.nodeid), len(first_seen))
+    def key(item):
+        f = file_of(item.nodeid)
+        slow = next((rank[s] for s in rank if f.endswith(s)), len(rank))
+        return (slow, first_seen[f])
+    items.sort(key=key)
+
+
+class FileProgress:
+    "Counts each file's outcomes; prints a line when its last test has reported."
+    def __init__(self, terminal):
+        self.terminal, self.start = terminal, time.time()
+        self.expected, self.outcomes, self.seconds = Counter(), defaultdict(Counter), Counter()
+
+    def expect(self, nodeids):
+        if self.expected: return                      # every xdist worker collects the same items: count them once
+        for nodeid in nodeids: self.expected[file_of(nodeid)] += 1
+        self.terminal.write_line(f'{len(nodeids)} tests in {len(self.expected)} files (tests/ and the notebooks)')
+
+    @pytest.hookimpl
+    def pytest_collection_modifyitems(self, items): self.expect([item.nodeid for item in items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids): self.expect(ids)
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report):
+        name = file_of(report.nodeid)
+        self.seconds[name] += report.duration
+        if report.when == 'call' or report.outcome != 'passed': self.outcomes[name][self.outcome(report)] += 1
+        if report.when != 'teardown' or name not in self.expected: return
+        done = self.outcomes[name]
+        if sum(done.values()) < self.expected[name]: return
+        finished = sum(sum(self.outcomes[f].values()) >= n for f, n in self.expected.items())
+        counts = ', '.join(f'{n} {what}' for what, n in sorted(done.items()))
+        elapsed = time.time() - self.start
+        self.terminal.write_line(f'[{elapsed//60:2.0f}:{elapsed%60:02.0f}] {finished:2d}/{len(self.expected)} '
+                                 f'{name}: {counts} ({self.seconds[name]:.0f} s)')
+
+    @staticmethod
+    def outcome(report)->str:
+        if report.when == 'call' and hasattr(report, 'wasxfail'): return 'xpassed' if report.passed else 'xfailed'
+        if report.when != 'call' and report.failed: return 'error'
+        return report.outcome
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if hasattr(config, 'workerinput') or config.option.verbose > 0: return   # workers report to the controller
+    terminal = config.pluginmanager.get_plugin('terminalreporter')
+    if terminal is not None: config.pluginmanager.register(FileProgress(terminal), 'gradaug-file-progress')
+
+
+def pytest_report_teststatus(report, config):
+    "No letter per passing or skipped test (the file's line counts them); failures keep theirs."
+    if config.option.verbose > 0 or hasattr(config, 'workerinput'): return None
+    if report.when == 'call' and report.passed and not hasattr(report, 'wasxfail'): return 'passed', '', 'PASSED'
+    if report.skipped and not hasattr(report, 'wasxfail'): return 'skipped', '', 'SKIPPED'
+    return None
