@@ -57,7 +57,7 @@ test-nbs: $(STAMP)
 # time, the slowest first: see conftest.py, which also prints one line per finished file)
 test: $(STAMP)
 	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
-	$(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider -o console_output_style=classic \
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
 	    --nbval-lax --nbval-current-env tests _nbtest
 
 # the whole of `make test` against the lowest allowed versions, in a venv of its own (rebuilt when settings.ini changes)
