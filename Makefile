@@ -54,10 +54,11 @@ test-nbs: $(STAMP)
 	cd _nbtest && ../$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider .
 
 # everything test-py and test-nbs run, in one pytest run on two worker processes (pytest-xdist hands out a file at a
-# time, the slowest first: see conftest.py, which also prints one line per finished file)
+# time, the slowest first: see conftest.py, which also prints one line per finished file). One PyTorch thread per
+# worker, its notebook kernels and subprocesses: two workers of two threads each on two cores run 3-5x slower.
 test: $(STAMP)
 	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
-	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
 	    --nbval-lax --nbval-current-env tests _nbtest
 
 # the whole of `make test` against the lowest allowed versions, in a venv of its own (rebuilt when settings.ini changes)

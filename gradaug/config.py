@@ -51,7 +51,7 @@ class RunConfig:
         channels_last:bool=True, # channels-last memory format on CUDA
         cudnn_benchmark:bool=True, # cuDNN autotuning on CUDA: each new conv shape is timed once, then cached
         workers:int=-1, # loader processes; -1: 0 for the digits or on CPU, else min(8, CPUs), >= -1
-        threads:int=0, # PyTorch CPU threads; 0: the idle cores, >= 0
+        threads:int=0, # PyTorch CPU threads; 0: OMP_NUM_THREADS if set, else the idle cores, >= 0
         out:str='', # run folder; '' gives runs/{name}-{timestamp}
         resume:str='', # run folder to continue (see resume_config); '': a new run; 'auto': out, if it has a checkpoint
         checkpoint_every:int=0, # also checkpoint every this many steps; 0: at epoch ends only, >= 0

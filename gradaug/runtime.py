@@ -12,7 +12,8 @@ import torch
 from .config import ConfigError, TrainConfig
 
 # %% auto #0
-__all__ = ['select_device', 'select_amp', 'idle_cores', 'Runtime', 'select_runtime', 'seed_everything', 'apply_runtime']
+__all__ = ['select_device', 'select_amp', 'idle_cores', 'default_threads', 'Runtime', 'select_runtime', 'seed_everything',
+           'apply_runtime']
 
 # %% ../nbs/09_runtime.ipynb #54cdf58f
 def select_device(device:str='auto')->torch.device:
@@ -40,6 +41,11 @@ def idle_cores()->int:
     try: return max(1, min(n, round(n - os.getloadavg()[0])))
     except OSError: return n
 
+def default_threads()->int:
+    "Threads for `threads=0`: `OMP_NUM_THREADS` when it is set to a positive number, else `idle_cores()`."
+    omp = os.environ.get('OMP_NUM_THREADS', '')
+    return int(omp) if omp.isdigit() and int(omp) > 0 else idle_cores()
+
 # %% ../nbs/09_runtime.ipynb #84b19c97
 @dataclass(frozen=True)
 class Runtime:
@@ -59,7 +65,7 @@ def select_runtime(cfg:TrainConfig)->Runtime:
     workers = cfg.workers if cfg.workers >= 0 else (
         0 if getattr(cfg, 'dataset', None) == 'digits' or device.type == 'cpu' else min(8, os.cpu_count() or 1))
     return Runtime(device, select_amp(cfg.amp, device), cfg.channels_last and device.type == 'cuda', workers,
-                   cfg.threads or idle_cores(), cfg.cudnn_benchmark)
+                   cfg.threads or default_threads(), cfg.cudnn_benchmark)
 
 # %% ../nbs/09_runtime.ipynb #72612b44
 def seed_everything(seed:int):
