@@ -57,8 +57,8 @@ class FileProgress:
         if sum(done.values()) < self.expected[name]: return
         finished = sum(sum(self.outcomes[f].values()) >= n for f, n in self.expected.items())
         counts = ', '.join(f'{n} {what}' for what, n in sorted(done.items()))
-        elapsed = time.time() - self.start
-        self.terminal.write_line(f'[{elapsed//60:2.0f}:{elapsed%60:02.0f}] {finished:2d}/{len(self.expected)} '
+        minutes, seconds = divmod(round(time.time() - self.start), 60)
+        self.terminal.write_line(f'[{minutes:2d}:{seconds:02d}] {finished:2d}/{len(self.expected)} '
                                  f'{name}: {counts} ({self.seconds[name]:.0f} s)')
 
     @staticmethod

@@ -4,8 +4,8 @@ timm is an optional extra (the `dev` extra installs it): without it these tests 
 import copy, os, sys, pytest, torch
 timm = pytest.importorskip('timm') if __name__ != '__main__' else __import__('timm')
 from gradaug.slim import slim, width, extract, slim_layers
-from gradaug.depgraph import check_masked
 from gradaug.core import GradAug
+from slim_sweep import slim_outcome, sweep
 
 SLOW = os.environ.get('GRADAUG_SLOW') is None
 SAMPLE = ['resnet10t', 'resnet18', 'resnet50d', 'resnext26ts', 'seresnet18', 'regnetx_002', 'regnety_002',
@@ -16,34 +16,10 @@ SIZE = 64
 KW = {'vit_tiny_patch16_224': dict(img_size=64), 'deit_tiny_patch16_224': dict(img_size=64),
       'swin_tiny_patch4_window7_224': dict(img_size=224), 'mixer_b16_224': dict(img_size=64)}
 
-def outcome(name:str, w:float=0.6)->tuple:
-    "('works' | 'refused' | 'crashed', detail): works = slims, width 1.0 bit-identical, masked/LN reference, extract."
-    torch.manual_seed(0)
+def outcome(name:str)->tuple:
+    "`slim_outcome` of timm's `name` (random weights, 10 classes)."
     kw = KW.get(name, {})
-    size = kw.get('img_size', SIZE)
-    try: m = timm.create_model(name, pretrained=False, num_classes=10, **kw).eval()
-    except Exception as e: return 'crashed', f'build: {type(e).__name__}: {e}'
-    ref, x = copy.deepcopy(m), torch.randn(2, 3, size, size)
-    try: slim(m, example=torch.zeros(1, 3, size, size))
-    except (ValueError, TypeError) as e: return 'refused', str(e)
-    except Exception as e: return 'crashed', f'slim: {type(e).__name__}: {e}'
-    try:
-        with torch.no_grad(): assert torch.equal(ref(x), m(x)), 'width 1.0 differs'
-        check_masked(m, x, w, tol=1e-5)
-        small = extract(m, w).eval()
-        with torch.no_grad(), width(m, w): torch.testing.assert_close(small(x), m(x), rtol=1e-4, atol=1e-4)
-    except Exception as e: return 'crashed', f'{type(e).__name__}: {e}'
-    return 'works', ''
-
-def sweep(names=SAMPLE)->dict:
-    "Outcomes of `outcome` for `names`, with their counts printed."
-    outcomes = {}
-    for n in names:
-        outcomes[n] = outcome(n)
-        print(f'{n:30s} {outcomes[n][0]:8s} {outcomes[n][1][:150]}', flush=True)
-    counts = {k: sum(o == k for o, _ in outcomes.values()) for k in ('works', 'refused', 'crashed')}
-    print(f"timm sample: {counts['works']} work, {counts['refused']} refused, {counts['crashed']} crashed")
-    return outcomes
+    return slim_outcome(lambda: timm.create_model(name, pretrained=False, num_classes=10, **kw), kw.get('img_size', SIZE))
 
 @pytest.mark.parametrize('name', ['resnet10t', 'vit_tiny_patch16_224'])
 def test_tiny_timm_models(name):
@@ -61,8 +37,8 @@ def test_tiny_timm_models(name):
 
 @pytest.mark.skipif(SLOW, reason='the timm sample takes minutes: GRADAUG_SLOW=1 runs it')
 def test_timm_sweep():
-    outcomes = sweep()
+    outcomes = sweep(SAMPLE, outcome, 'timm sample')
     assert not {n: d for n, (o, d) in outcomes.items() if o == 'crashed'}
     assert len(outcomes) >= 20
 
-if __name__ == '__main__': sweep(sys.argv[1:] or SAMPLE)
+if __name__ == '__main__': sweep(sys.argv[1:] or SAMPLE, outcome, 'timm sample')

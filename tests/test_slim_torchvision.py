@@ -6,6 +6,7 @@ import copy, os, subprocess, sys, pytest, torch, torchvision
 from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
 from gradaug.slimmable import kept_inputs
 from gradaug.core import GradAug
+from slim_sweep import slim_outcome, sweep
 
 ZOO = sorted(torchvision.models.list_models(module=torchvision.models))
 SIZE = {'inception_v3': 80, 'maxvit_t': 224}   # the smallest input each model accepts, where 64x64 is too small
@@ -239,43 +240,21 @@ def test_ln_gradaug_step(ln_net):
 
 @pytest.mark.skipif(SLOW, reason='the whole zoo takes minutes: GRADAUG_SLOW=1 runs it')
 def test_zoo_sweep():
-    outcomes = sweep()
+    outcomes = sweep(ZOO, zoo_outcome, 'torchvision zoo')
     crashed = {n: d for n, (o, d) in outcomes.items() if o == 'crashed'}
     assert not crashed, crashed
     assert sum(o == 'works' for o, _ in outcomes.values()) >= 45
 
 # ---------------------------------------------------------------- the torchvision classification zoo
 
-def zoo_outcome(name:str, w:float=0.6)->tuple:
-    "('works' | 'refused' | 'crashed', detail) for `slim` on torchvision's `name`: works = slims, extracts, and matches."
-    from gradaug.depgraph import check_masked
-    torch.manual_seed(0)
+def zoo_outcome(name:str)->tuple:
+    "`slim_outcome` of torchvision's `name` (random weights, 10 classes, the smallest input it accepts)."
     kw = dict(num_classes=10)
     if name in ('googlenet', 'inception_v3'): kw.update(aux_logits=False, init_weights=False)
     size = SIZE.get(name, 64)
     if name.startswith('vit_'): kw.update(image_size=56 if name == 'vit_h_14' else 64)
     if name == 'maxvit_t': kw.update(input_size=(size, size))
     size = kw.get('image_size', size)
-    m = getattr(torchvision.models, name)(**kw).eval()
-    x = torch.randn(2, 3, size, size)
-    try: slim(m, example=torch.zeros(1, 3, size, size))
-    except (ValueError, TypeError) as e: return 'refused', str(e)
-    except Exception as e: return 'crashed', f'slim: {type(e).__name__}: {e}'
-    try:
-        check_masked(m, x, w)
-        small = extract(m, w).eval()
-        with torch.no_grad(), width(m, w): torch.testing.assert_close(small(x), m(x), rtol=1e-4, atol=1e-4)
-    except Exception as e: return 'crashed', f'{type(e).__name__}: {e}'
-    return 'works', ''
+    return slim_outcome(lambda: getattr(torchvision.models, name)(**kw), size, tol=1e-4)
 
-def sweep(names=ZOO)->dict:
-    "Outcomes of `zoo_outcome` for `names`, with their counts printed."
-    outcomes = {}
-    for n in names:
-        outcomes[n] = zoo_outcome(n)
-        print(f'{n:24s} {outcomes[n][0]:8s} {outcomes[n][1][:150]}', flush=True)
-    counts = {k: sum(o == k for o, _ in outcomes.values()) for k in ('works', 'refused', 'crashed')}
-    print(f"torchvision zoo: {counts['works']} work, {counts['refused']} refused, {counts['crashed']} crashed")
-    return outcomes
-
-if __name__ == '__main__': sweep(sys.argv[1:] or ZOO)
+if __name__ == '__main__': sweep(sys.argv[1:] or ZOO, zoo_outcome, 'torchvision zoo')
