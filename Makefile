@@ -15,7 +15,7 @@ HEADLESS_CV2 = v=$$($(PY) -m pip show opencv-python 2>/dev/null | sed -n 's/^Ver
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
-.PHONY: install test test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
+.PHONY: install test test-durations test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
         reference-models evidence
 
 ifeq ($(VENV),$(MIN_VENV))
@@ -59,7 +59,12 @@ test-nbs: $(STAMP)
 test: $(STAMP)
 	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
-	    --nbval-lax --nbval-current-env tests _nbtest
+	    --nbval-lax --nbval-current-env $(PYTEST_ARGS) tests _nbtest
+
+# `make test`, then the seconds each file took written to tools/test_durations.json (the order conftest.py starts them in)
+test-durations: $(STAMP)
+	$(MAKE) test PYTEST_ARGS=--junitxml=_nbtest/junit.xml; status=$$?; \
+	    $(PY) tools/test_durations.py _nbtest/junit.xml && exit $$status
 
 # the whole of `make test` against the lowest allowed versions, in a venv of its own (rebuilt when settings.ini changes)
 test-min:

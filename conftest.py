@@ -1,32 +1,32 @@
 """How `make test` reports and schedules: one line per finished file (its counts and time, how far the suite has got)
 instead of a dot per test, and the files that take longest handed out first, so that the two pytest-xdist workers
 finish together. Applies to `pytest tests/` and to the notebooks under nbval alike (this is the repository root)."""
-import time
+import json, time
 from collections import Counter, defaultdict
 from pathlib import Path
 import pytest
 
-# the files that take longest (seconds on the 2-core machine, measured with `make test`'s junit timings): started
-# first, whichever worker is free takes the next one; every other file follows in collection order
-SLOW_FIRST = ['tests/test_detect.py', 'tests/test_slim_torchvision.py', 'tests/test_gpu_path.py',
-              'tests/test_detect_distributed.py', 'tests/test_cli.py', 'tests/test_faults.py', 'tests/test_package.py',
-              '12_train.ipynb', '05_core.ipynb', 'tests/test_distributed.py', 'tests/test_detection.py',
-              '17_detection.ipynb', '19_detect.ipynb', 'tests/test_robustness.py', '01_bn.ipynb', '06_models.ipynb',
-              'tests/test_docs.py', 'tests/test_train.py', '00_slim.ipynb', '14c_robustness.ipynb']
+# seconds each file took in a measured `make test` (tools/test_durations.json, rewritten by `make test-durations`)
+DURATIONS = Path(__file__).parent/'tools'/'test_durations.json'
 
 
 def file_of(nodeid:str)->str: return nodeid.split('::', 1)[0]
 
 
+def source_name(test_file:str)->str:
+    "A test file's name in the durations table: notebooks by their place in nbs/ (`make test` runs copies in _nbtest/)."
+    return 'nbs/' + test_file.removeprefix('_nbtest/') if test_file.startswith('_nbtest/') else test_file
+
+
 def pytest_collection_modifyitems(session, config, items):
-    "Items grouped by file, slowest files first (stable otherwise): the order pytest-xdist's --dist loadfile hands out."
-    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    """Items grouped by file, the slowest files first: the order pytest-xdist's --dist loadfile hands them out, so that
+    the two workers finish together. A file missing from the table (a new one) goes first: it may be slow."""
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     first_seen = {}
     for item in items: first_seen.setdefault(file_of(item.nodeid), len(first_seen))
     def key(item):
-        f = file_of(item.nodeid)
-        slow = next((rank[s] for s in rank if f.endswith(s)), len(rank))
-        return (slow, first_seen[f])
+        test_file = file_of(item.nodeid)
+        return (-seconds.get(source_name(test_file), float('inf')), first_seen[test_file])
     items.sort(key=key)
 
 
