@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_slim.ipynb #079a6d5e
 from __future__ import annotations
-import copy, math
+import copy, math, sys
 from typing import Callable, Iterable, Optional, Union
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from .slimmable import ChannelMismatchError, SlimMixin, SlimConv2d, SlimBatchNorm2d, SlimLinear
 from torchvision.models.convnext import CNBlock, LayerNorm2d
 from .slimmable import SlimLayerNorm, SlimLayerNorm2d, SlimCNBlock
-from .slimmable import SlimFrozenBatchNorm2d, active_channels, active_in_channels, active_out_channels
+from .slimmable import SlimFrozenBatchNorm2d, SlimNormAct, active_channels, active_in_channels, active_out_channels
 from .slimmable import check_width, eval_mode, full_channels, graph_slicing, quiet_grad_layout
 from .slimmable import kept_inputs, set_width, sliced, slim_layers, width
 from .depgraph import apply_trace, check_masked, default_example, dry_run, is_producer, output_shapes
@@ -29,9 +29,21 @@ _SLIM = {nn.Conv2d: SlimConv2d, nn.BatchNorm2d: SlimBatchNorm2d, nn.Linear: Slim
 _NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d, nn.LayerNorm)   # layers that output as many channels as they receive
 
 # %% ../nbs/00_slim.ipynb #1e8210bc
+def _norm_act_classes()->tuple:
+    "timm's `BatchNormAct2d` when timm is imported (a model holding one has imported it), else nothing."
+    norm_act = sys.modules.get('timm.layers.norm_act')
+    return () if norm_act is None else (norm_act.BatchNormAct2d,)
+
+def _slim_twin(cls:type)->Optional[type]:
+    "The slim class of a module of exact type `cls`, or None; a twin for a timm norm-act class is made once."
+    if cls not in _SLIM and cls in _norm_act_classes():
+        _SLIM[cls] = type(f'Slim{cls.__name__}', (SlimNormAct, cls), {'__module__': __name__})
+    return _SLIM.get(cls)
+
+#| export
 def _convertible(m:nn.Module)->bool:
     "Whether `slim` has a slim twin for `m`: its exact type is known (a LayerNorm only over one dim, its channels)."
-    if type(m) not in _SLIM: return False
+    if _slim_twin(type(m)) is None: return False
     return not isinstance(m, nn.LayerNorm) or len(m.normalized_shape) == 1
 
 # %% ../nbs/00_slim.ipynb #a928eebd
@@ -66,7 +78,7 @@ _SLIM_ATTRS = ('slim_name', 'width', 'slim_in', 'slim_out', 'multiple_of', 'thro
 def _snapshot(model:nn.Module)->list:
     "Every layer `slim` may change, with its class and the slim attributes the instance holds: what `_restore` needs."
     return [(m, type(m), {a: vars(m)[a] for a in _SLIM_ATTRS if a in vars(m)})
-            for m in model.modules() if type(m) in _SLIM or isinstance(m, SlimMixin)]
+            for m in model.modules() if _slim_twin(type(m)) or isinstance(m, SlimMixin)]
 
 # %% ../nbs/00_slim.ipynb #b410a2a5
 def _restore(snapshot:list):
@@ -80,7 +92,7 @@ def _restore(snapshot:list):
 def _convert(model:nn.Module)->list:
     "Give every conv, BN and linear layer of `model` its slim class, in place, at full width; return the slim layers."
     for name, m in model.named_modules():
-        if _convertible(m): m.__class__ = _SLIM[type(m)]
+        if _convertible(m): m.__class__ = _slim_twin(type(m))
         if not isinstance(m, SlimMixin): continue
         m.slim_name, m.width, m.slim_in, m.slim_out, m.in_map = name, 1.0, True, True, None
     return slim_layers(model)
@@ -160,8 +172,9 @@ def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
         raise ValueError(f"slim(): cannot slim {type(model).__name__}: nothing is left to slim. Every conv and linear "
                          f"layer keeps its full outputs: the classifier, and the layers whose channels reach, or whose "
                          f"channel counts appear in, modules gradaug cannot slice: {names}. Supported layers with "
-                         f"parameters are nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear and torchvision's "
-                         f"FrozenBatchNorm2d, LayerNorm2d and ConvNeXt block; replace the module or use another model.")
+                         f"parameters are nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Linear, torchvision's "
+                         f"FrozenBatchNorm2d, LayerNorm2d and ConvNeXt block, and timm's BatchNormAct2d; replace "
+                         f"the module or use another model.")
 
 # %% ../nbs/00_slim.ipynb #92270147
 _CHECK_WIDTHS = (0.77, 0.53, 0.31)   # odd widths, so that a wrong channel count cannot match by chance at all of them
@@ -302,6 +315,17 @@ def _select(t:torch.Tensor, keep:tuple)->torch.Tensor:
     return t
 
 # %% ../nbs/00_slim.ipynb #fab21076
+def _plain_norm_act(m:SlimNormAct, channels:int)->nn.Module:
+    "A copy of `m` as its timm class, with its drop and act modules, and tensors shaped for `channels` channels."
+    new = copy.deepcopy(m)
+    new.__class__ = {v: k for k, v in _SLIM.items()}[type(m)]
+    new.num_features = channels
+    for name, t in list(new.named_parameters(recurse=False)): setattr(new, name, nn.Parameter(t[:channels]))
+    for name, t in list(new.named_buffers(recurse=False)):
+        if t.dim(): setattr(new, name, t[:channels])
+    return new
+
+#| export
 def _plain(m:SlimMixin)->nn.Module:
     "A plain PyTorch layer holding the active slice of slim layer `m` at its current width."
     cin, keep_in = active_in_channels(m), kept_inputs(m)
@@ -312,6 +336,9 @@ def _plain(m:SlimMixin)->nn.Module:
     elif isinstance(m, nn.LayerNorm):
         new = (LayerNorm2d if isinstance(m, LayerNorm2d) else nn.LayerNorm)(cin, m.eps, m.elementwise_affine,
                                                                             bias=m.bias is not None)
+        keep = (keep_in,)
+    elif isinstance(m, SlimNormAct):   # timm's layer again, with its drop and act, on fewer channels
+        new = _plain_norm_act(m, cin)
         keep = (keep_in,)
     elif isinstance(m, nn.BatchNorm2d):
         new = nn.BatchNorm2d(cin, m.eps, m.momentum, m.affine, m.track_running_stats)

@@ -15,9 +15,9 @@ from torchvision.models.convnext import CNBlock, LayerNorm2d
 
 # %% auto #0
 __all__ = ['active_channels', 'sliced', 'quiet_grad_layout', 'ChannelMismatchError', 'SlimMixin', 'SlimConv2d', 'SlimBatchNorm2d',
-           'SlimFrozenBatchNorm2d', 'SlimLinear', 'SlimLayerNorm', 'SlimLayerNorm2d', 'SlimCNBlock', 'slim_layers',
-           'check_width', 'set_width', 'width', 'graph_slicing', 'full_channels', 'active_in_channels', 'kept_inputs',
-           'active_out_channels', 'eval_mode']
+           'SlimFrozenBatchNorm2d', 'SlimNormAct', 'SlimLinear', 'SlimLayerNorm', 'SlimLayerNorm2d', 'SlimCNBlock',
+           'slim_layers', 'check_width', 'set_width', 'width', 'graph_slicing', 'full_channels', 'active_in_channels',
+           'kept_inputs', 'active_out_channels', 'eval_mode']
 
 # %% ../nbs/00a_slimmable.ipynb #628fe87c
 def active_channels(c:int, # channels at full width
@@ -222,6 +222,13 @@ class SlimFrozenBatchNorm2d(SlimMixin, FrozenBatchNorm2d):
         w, b, mean, var = (t[keep].reshape(1, -1, 1, 1) for t in buffers)
         scale = w*(var + self.eps).rsqrt()
         return x*scale + (b - mean*scale)
+
+# %% ../nbs/00a_slimmable.ipynb #407ec96b
+class SlimNormAct(SlimBatchNorm2d):
+    "Mixed in before a BatchNorm2d subclass that applies `self.drop`, then `self.act` after normalizing (timm's)."
+    def forward(self, x):
+        if x.shape[1] == self.num_features: return super().forward(x)   # the layer's own forward
+        return self.act(self.drop(super().forward(x)))
 
 # %% ../nbs/00a_slimmable.ipynb #0ca31638
 class SlimLinear(SlimMixin, nn.Linear):

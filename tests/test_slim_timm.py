@@ -19,9 +19,10 @@ KW = {'vit_tiny_patch16_224': dict(img_size=64), 'deit_tiny_patch16_224': dict(i
 def outcome(name:str)->tuple:
     "`slim_outcome` of timm's `name` (random weights, 10 classes)."
     kw = KW.get(name, {})
-    return slim_outcome(lambda: timm.create_model(name, pretrained=False, num_classes=10, **kw), kw.get('img_size', SIZE))
+    build = lambda: timm.create_model(name, pretrained=False, num_classes=10, **kw)
+    return slim_outcome(build, kw.get('img_size', SIZE))
 
-@pytest.mark.parametrize('name', ['resnet10t', 'vit_tiny_patch16_224'])
+@pytest.mark.parametrize('name', ['resnet10t', 'vit_tiny_patch16_224', 'mobilenetv3_small_050'])
 def test_tiny_timm_models(name):
     assert outcome(name) == ('works', '')
     torch.manual_seed(0)
@@ -34,6 +35,22 @@ def test_tiny_timm_models(name):
     with torch.no_grad(): full_only(x)                            # the BN rule: only the full network moves BN buffers
     buffers = dict(full_only.named_buffers())
     for k, b in m.named_buffers(): assert torch.equal(b, buffers[k]), k
+
+def test_norm_act_layers_slim_and_extract_as_timm_layers():
+    "timm's BatchNormAct2d (BN, then its drop and act) slims like BatchNorm2d; `extract` gives timm's class back."
+    torch.manual_seed(0)
+    m = slim(timm.create_model('mobilenetv3_small_050', pretrained=False, num_classes=10),
+             example=torch.zeros(1, 3, SIZE, SIZE)).eval()
+    norm_acts = {n for n, x in m.named_modules() if isinstance(x, timm.layers.BatchNormAct2d)}
+    assert len(norm_acts) > 20 and norm_acts <= {n for n, x in m.named_modules() if x in slim_layers(m)}
+    assert all(x.slim_out for x in slim_layers(m)[:-1])             # every layer but the classifier shrinks
+    small = extract(m, 0.6).eval()
+    for name, x in small.named_modules():
+        if name in norm_acts:
+            assert type(x) is timm.layers.BatchNormAct2d and x.num_features < dict(m.named_modules())[name].num_features
+            assert type(x.act) is type(dict(m.named_modules())[name].act)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad(), width(m, 0.6): torch.testing.assert_close(small(x), m(x), rtol=1e-4, atol=1e-4)
 
 @pytest.mark.skipif(SLOW, reason='the timm sample takes minutes: GRADAUG_SLOW=1 runs it')
 def test_timm_sweep():

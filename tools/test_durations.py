@@ -17,7 +17,8 @@ def test_file(classname:str)->str:
 def file_seconds(junit:Path)->dict:
     "Seconds per test file, summed over its tests (setup and teardown included), slowest first."
     seconds = Counter()
-    for case in ET.parse(junit).iter('testcase'): seconds[test_file(case.get('classname', ''))] += float(case.get('time', 0))
+    for case in ET.parse(junit).iter('testcase'):
+        seconds[test_file(case.get('classname', ''))] += float(case.get('time', 0))
     return {name: round(s, 1) for name, s in seconds.most_common()}
 
 if __name__ == '__main__':
