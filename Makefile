@@ -15,7 +15,7 @@ HEADLESS_CV2 = v=$$($(PY) -m pip show opencv-python 2>/dev/null | sed -n 's/^Ver
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
-.PHONY: install test test-durations test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
+.PHONY: install test test-fast test-durations test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
         reference-models evidence
 
 ifeq ($(VENV),$(MIN_VENV))
@@ -60,6 +60,14 @@ test: $(STAMP)
 	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
 	    --nbval-lax --nbval-current-env $(PYTEST_ARGS) tests _nbtest
+
+# the edit loop: one notebook (NB=its name or module, e.g. NB=00_slim) and the tests/ files that import its module,
+# run as `make test` runs them; `make test` (what CI runs) stays the whole suite
+test-fast: $(STAMP)
+	@files=$$($(PY) tools/fast_tests.py "$(NB)") || exit 2; \
+	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest && echo "make test-fast: $$files" && \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider \
+	    -o console_output_style=classic --nbval-lax --nbval-current-env $$files
 
 # `make test`, then the seconds each file took written to tools/test_durations.json (the order conftest.py starts them in)
 test-durations: $(STAMP)

@@ -1,0 +1,23 @@
+"""The helpers behind `make test-fast` and `make test-durations`."""
+import subprocess, sys, xml.etree.ElementTree as ET
+from conftest import ROOT
+sys.path.insert(0, str(ROOT/'tools'))
+import fast_tests, test_durations
+
+def test_fast_tests_finds_a_notebook_by_name_or_module_and_the_tests_importing_it():
+    assert fast_tests.notebook('00_slim') == fast_tests.notebook('slim') == ROOT/'nbs'/'00_slim.ipynb'
+    assert fast_tests.notebook('launch') == ROOT/'nbs'/'tutorials'/'launch.ipynb'
+    tests = {p.name for p in fast_tests.tests_importing('slim')}
+    assert {'test_slim_torchvision.py', 'test_slim_timm.py'} <= tests and 'test_style.py' not in tests
+    r = subprocess.run([sys.executable, ROOT/'tools'/'fast_tests.py', 'nope'], capture_output=True, text=True)
+    assert r.returncode == 1 and "no notebook 'nope'" in r.stderr and '00_slim' in r.stderr and not r.stdout
+
+def test_durations_are_summed_per_file_and_named_as_conftest_looks_them_up(tmp_path):
+    suite = ET.Element('testsuite')
+    for classname, seconds in [('tests.test_cli', 1.5), ('tests.test_cli', 2.0), ('_nbtest.05_core.ipynb', 7.0),
+                               ('_nbtest.tutorials.launch.ipynb', 0.5)]:
+        ET.SubElement(suite, 'testcase', classname=classname, name='t', time=str(seconds))
+    ET.ElementTree(suite).write(tmp_path/'junit.xml')
+    table = test_durations.file_seconds(tmp_path/'junit.xml')
+    assert table == {'nbs/05_core.ipynb': 7.0, 'tests/test_cli.py': 3.5, 'nbs/tutorials/launch.ipynb': 0.5}
+    assert list(table) == ['nbs/05_core.ipynb', 'tests/test_cli.py', 'nbs/tutorials/launch.ipynb']   # slowest first
