@@ -144,7 +144,7 @@ def _freeze_around(m:nn.Module, shapes:list, full_shapes:list, layers:list)->boo
     "Freeze the counts module `m` received shrunk, or else the layers inside it; whether anything changed."
     shrunk = {f for got, want in zip(shapes, full_shapes) for g, f in zip(got, want) if g != f}
     inside = slim_layers(m)
-    return _freeze_counts(layers, shrunk) or _freeze_counts(inside, {_full_out(l) for l in inside})
+    return _freeze_counts(layers, shrunk) or _freeze_counts(inside, {_full_out(l) for l in inside if is_producer(l)})
 
 # %% ../nbs/00_slim.ipynb #7e59d5ba
 def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
