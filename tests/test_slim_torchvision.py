@@ -6,18 +6,27 @@ import copy, os, subprocess, sys, pytest, torch, torchvision
 from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
 from gradaug.slimmable import kept_inputs
 from gradaug.core import GradAug
+from torchvision.models.resnet import ResNet, Bottleneck
+from torchvision.models.densenet import DenseNet
 from slim_sweep import slim_outcome, sweep
 
 ZOO = sorted(torchvision.models.list_models(module=torchvision.models))
 SIZE = {'inception_v3': 80, 'maxvit_t': 224}   # the smallest input each model accepts, where 64x64 is too small
 SLOW = os.environ.get('GRADAUG_SLOW') is None
 
-ARCHS = ['resnet18', 'resnet50', 'wide_resnet50_2', 'resnext50_32x4d', 'mobilenet_v2']
+# the wide and grouped bottlenecks of wide_resnet50_2 and resnext50_32x4d, in a 5-block ResNet (an identity block in
+# layer1, a downsampling block in each stage): the pattern, not the depth, is what they add to resnet50's (the zoo
+# sweep, GRADAUG_SLOW=1, slims the full-size ones)
+ARCHS = {'resnet18': lambda: torchvision.models.resnet18(num_classes=10),
+         'resnet50': lambda: torchvision.models.resnet50(num_classes=10),
+         'wide_bottleneck': lambda: ResNet(Bottleneck, [2, 1, 1, 1], num_classes=10, width_per_group=128),
+         'resnext_bottleneck': lambda: ResNet(Bottleneck, [2, 1, 1, 1], num_classes=10, groups=32, width_per_group=4),
+         'mobilenet_v2': lambda: torchvision.models.mobilenet_v2(num_classes=10)}
 
-@pytest.fixture(scope='module', params=ARCHS)
+@pytest.fixture(scope='module', params=sorted(ARCHS))
 def pair(request):
     torch.manual_seed(0)
-    ref = getattr(torchvision.models, request.param)(num_classes=10).eval()
+    ref = ARCHS[request.param]().eval()
     return request.param, ref, slim(copy.deepcopy(ref))
 
 def test_width_one_is_bit_identical(pair):
@@ -48,11 +57,12 @@ def test_step_trains_every_parameter(pair):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
 
 def test_channel_counts_of_extracted_resnet50():
-    m = slim(torchvision.models.resnet50(num_classes=10))
+    plain = torchvision.models.resnet50(num_classes=10)
+    m = slim(copy.deepcopy(plain))
     small = extract(m, 0.5)
     assert (small.conv1.in_channels, small.conv1.out_channels) == (3, 32)
     assert small.layer4[2].conv3.out_channels == 1024 and small.fc.in_features == 1024
-    small8 = extract(slim(torchvision.models.resnet50(num_classes=10), divisor=8), 0.9)
+    small8 = extract(slim(plain, divisor=8), 0.9)
     assert all(c.out_channels % 8 == 0 for c in small8.modules() if isinstance(c, torch.nn.Conv2d))
 
 def test_active_out_channels_match_outputs(pair):
@@ -96,15 +106,13 @@ def _fresh_python(code, *args):
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
 
-def test_import_leaves_warning_filters_alone():
-    # torchvision's own import adds a filter (sympy's); gradaug.slim, which imports it, must add none of its own
-    code = ("import warnings, torch, torchvision\nbefore = list(warnings.filters)\n"
-            "import gradaug.slim\nprint(warnings.filters == before)")
-    assert _fresh_python(code) == 'True'
-
+# torchvision's own import adds a filter (sympy's); gradaug.slim, which imports it, must add none of its own: each
+# probe's fresh interpreter checks that first (one interpreter start less than a test of its own)
 LAYOUT_PROBE = """
-import sys, warnings, contextlib, torch
+import sys, warnings, contextlib, torch, torchvision
+before = list(warnings.filters)
 from gradaug.slim import sliced, quiet_grad_layout
+print(warnings.filters == before)
 p = torch.nn.Parameter(torch.randn(6, 4))
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter('always')
@@ -118,22 +126,36 @@ print(at_assignment, layout() - at_assignment)
 
 @pytest.mark.parametrize('mode, warned', [('plain', '0 1'), ('quiet', '0 0')])
 def test_grad_layout_warning_comes_from_backward(mode, warned):
-    "The warning is raised by backward (AccumulateGrad), not by the assignment, and `quiet_grad_layout` silences it."
-    assert _fresh_python(LAYOUT_PROBE, mode) == warned
+    """The warning is raised by backward (AccumulateGrad), not by the assignment, and `quiet_grad_layout` silences it;
+    importing gradaug.slim leaves the warning filters alone."""
+    filters_kept, counts = _fresh_python(LAYOUT_PROBE, mode).splitlines()
+    assert filters_kept == 'True'
+    assert counts == warned
 
 # ---------------------------------------------------------------- families slimmed along traced channel dependencies
-TRACED = ['densenet121', 'googlenet', 'squeezenet1_1', 'vgg11', 'alexnet', 'inception_v3']
+def narrow_classifier(model:torch.nn.Module, hidden:int=64)->torch.nn.Module:
+    "`model` with the 4096-wide hidden layers of its `classifier` (VGG, AlexNet) made `hidden` wide, in place."
+    for i, layer in enumerate(model.classifier):
+        if not isinstance(layer, torch.nn.Linear): continue
+        n_in, n_out = (hidden if n == 4096 else n for n in (layer.in_features, layer.out_features))
+        model.classifier[i] = torch.nn.Linear(n_in, n_out)
+    return model
 
-def build(name:str)->torch.nn.Module:
-    kw = dict(num_classes=10)
-    if name in ('googlenet', 'inception_v3'): kw.update(aux_logits=False, init_weights=False)
-    return getattr(torchvision.models, name)(**kw)
+# vgg11 and alexnet with 64-wide hidden classifier layers (the flatten into the first Linear is what is traced; the
+# 4096-wide layers made them the slowest models here), and densenet121's dense blocks with 2 layers each (the
+# concatenations are the pattern): the zoo sweep, GRADAUG_SLOW=1, slims the full-size ones
+TRACED = {'densenet': lambda: DenseNet(block_config=(2, 2, 2, 2), num_classes=10),
+          'googlenet': lambda: torchvision.models.googlenet(num_classes=10, aux_logits=False, init_weights=False),
+          'squeezenet1_1': lambda: torchvision.models.squeezenet1_1(num_classes=10),
+          'vgg11': lambda: narrow_classifier(torchvision.models.vgg11(num_classes=10)),
+          'alexnet': lambda: narrow_classifier(torchvision.models.alexnet(num_classes=10)),
+          'inception_v3': lambda: torchvision.models.inception_v3(num_classes=10, aux_logits=False, init_weights=False)}
 
-@pytest.fixture(scope='module', params=TRACED)
+@pytest.fixture(scope='module', params=list(TRACED))
 def traced(request):
     torch.manual_seed(0)
     size = SIZE.get(request.param, 64)
-    ref = build(request.param).eval()
+    ref = TRACED[request.param]().eval()
     return request.param, ref, slim(copy.deepcopy(ref), example=torch.zeros(1, 3, size, size)), size
 
 def masked_output(model, x, w):
