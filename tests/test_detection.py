@@ -92,7 +92,7 @@ def test_paper_detector_width_one_is_bit_identical():
         for k in e: assert torch.equal(g[k], e[k]), k
 
 def test_mixed_precision_with_grad_scaler():
-    "bf16 autocast and a GradScaler (CPU bf16 is slow: 32-pixel images, 8 ROIs, one sub-network): finite, unscaled gradients."
+    "bf16 autocast and a GradScaler (CPU bf16 is slow: 32-pixel images, 8 ROIs, 1 sub-network): finite, unscaled grads."
     torch.manual_seed(0)
     model = build_detector('fasterrcnn_resnet18_fpn', **{**SMALL, 'min_size': 32, 'max_size': 48,
                                                          'box_batch_size_per_image': 8})
