@@ -18,7 +18,6 @@ from fastcore.basics import patch
 from matplotlib.figure import Figure
 from pycocotools import mask as coco_mask
 from pycocotools.cocoeval import Params
-from torchmetrics.detection import MeanAveragePrecision
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from .slim import eval_mode
 from .data import (DataError, DatasetNotFoundError, DatasetInfo, IMAGENET_MEAN, IMAGENET_STD, dataset_info,
@@ -306,6 +305,7 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
                                                        # (`gradaug.distributed.gather_objects`); None: one process
                       )->dict: # floats: map, map_50, map_75, map_small, ..., mar_100, and segm_map, ... for masks
     "COCO box (and mask) mAP of `model` on `loader` with torchmetrics; the model's modes and gradients are kept."
+    from torchmetrics.detection import MeanAveragePrecision   # here: importing torchmetrics takes seconds
     iou_types = _iou_types(model, iou_types)
     metric = MeanAveragePrecision(iou_type=iou_types if len(iou_types) > 1 else iou_types[0], sync_on_compute=False,
                                   **coco_thresholds())
@@ -322,7 +322,8 @@ def evaluate_detection(model:nn.Module, # a torchvision detector (Faster/Mask R-
     return _named(metric.compute(), iou_types)
 
 # %% ../nbs/18_detection_data.ipynb #a1eca020
-def _merge_shards(metric:MeanAveragePrecision, gather:Callable):
+def _merge_shards(metric, # a torchmetrics `MeanAveragePrecision` holding this rank's images
+                  gather:Callable):
     "Every rank's images into `metric` in test-set order (rank r holds images r, r + world, ...: `eval_shard`)."
     shards = gather(metric.metric_state)   # per image: boxes, scores, labels, RLE masks; one dict per rank
     for name in shards[0]:

@@ -18,13 +18,14 @@ from gradaug.distributed import gather_objects
 from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
 from test_detection import free_port
 
-# 2 epochs of 2 global steps (2 x 2 canvases), a checkpoint after every step, lr x 2; rank 1 dies in step 4 (epoch 2).
+# 1 epoch of 2 global steps (2 x 2 canvases), a checkpoint after every step, lr x 2; rank 1 dies in step 2, mid-epoch
+# (one epoch: one evaluation per run; the restart still resumes mid-epoch, from the checkpoint of step 1).
 # 5 test canvases: shards of 3 and 2. 96-pixel canvases seen at 64 pixels, untrained: many low-score detections.
 SETTINGS = ['arch=fasterrcnn_resnet18_fpn', 'train_images=8', 'test_images=5', 'canvas=96', 'min_size=64',
-            'max_size=64', 'batch_size=2', 'eval_batch_size=2', 'epochs=2', 'steps_per_epoch=2', 'proposals=50',
+            'max_size=64', 'batch_size=2', 'eval_batch_size=2', 'epochs=1', 'steps_per_epoch=2', 'proposals=50',
             'rois_per_image=32', 'n=1', 'seed=1', 'progress=false', 'threads=1', 'checkpoint_every=1', 'scale_lr=true',
             'lr=0.005']   # explicit: the scaled lr below must not follow the default's changes
-DIE_AT = 3
+DIE_AT = 1
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
@@ -41,8 +42,8 @@ def test_two_processes_train_one_run_and_agree(runs):
     assert '8 training images, 2 per step, 2 steps per epoch; 5 test images' in launch.stdout
     assert launch.stdout.count('final test box mAP') == 2        # one report per run: rank 0 reports, rank 1 does not
     ranks = dumps(tmp, 'straight', 0)
-    assert ranks[0]['steps'] == 4 and len(ranks[0]['history']) == 2
-    assert ranks[0]['history'][0]['lr'] == pytest.approx(0.01)  # scale_lr: 0.005 x 2 (the end of the 1-epoch warmup)
+    assert ranks[0]['steps'] == 2 and len(ranks[0]['history']) == 1
+    assert ranks[0]['history'][0]['lr'] == pytest.approx(0.01)  # scale_lr: 0.005 x 2 (the peak, after a 1-step warmup)
     for k, v in ranks[0]['model'].items(): torch.testing.assert_close(v, ranks[1]['model'][k], rtol=0, atol=0)
     maps = [[(r['box_map'], r['box_map_50'], r['train_loss']) for r in rank['history']] for rank in ranks]
     assert maps[0] == maps[1]                                    # the same mAP and (summed) losses on both ranks
@@ -52,13 +53,13 @@ def test_rank_dies_and_restart_resumes_exactly(runs):
     assert launch.returncode == 0, launch.stderr[-3000:]
     assert not (tmp/'dumps'/'restarted-rank0-attempt0.pt').exists()        # the first attempt did not finish
     assert not (tmp/'dumps'/'straight-rank0-attempt1.pt').exists()         # the restart did not rerun `straight`
-    assert 'resuming runs/restarted at epoch 2 of 2, step 3' in launch.stdout
+    assert 'resuming runs/restarted at epoch 1 of 1, step 1' in launch.stdout
     final, reference = dumps(tmp, 'restarted', 1)[0], dumps(tmp, 'straight', 0)[0]
     for k, v in final['model'].items(): torch.testing.assert_close(v, reference['model'][k], rtol=0, atol=0)
     assert [r['box_map'] for r in final['history']] == [r['box_map'] for r in reference['history']]
 
 def test_reported_map_equals_one_process_evaluation(runs):
-    "(0 here, after 4 steps from scratch: `test_distributed_evaluation_equals_one_process` checks mAPs above 0.)"
+    "(0 here, after 2 steps from scratch: `test_distributed_evaluation_equals_one_process` checks mAPs above 0.)"
     tmp = runs[0]
     reported = dumps(tmp, 'straight', 0)[0]['history'][-1]
     model, cfg = load_detector(tmp/'runs'/'straight')
