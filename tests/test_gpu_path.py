@@ -9,6 +9,7 @@ from gradaug.config import TrainConfig
 from gradaug.loaders import get_loaders, seeded_loader, whole_test_set
 from gradaug.runtime import Runtime, apply_runtime, seed_everything, select_runtime
 from gradaug.train import Trainer
+from quick_runs import no_plots
 
 SMALL = dict(epochs=2, n=2, low_labels=300, batch_size=50, progress=False, seed=1, threads=1, device='cpu')
 
@@ -21,11 +22,6 @@ def trainer(out, runtime=None, criterion=None, test_images:int=None, **kw)->Trai
         few = Subset(whole_test_set(t.test_loader), range(test_images))
         t.test_loader = seeded_loader(few, cfg.eval_batch_size, t.test_loader.num_workers, seed=cfg.seed, shuffle=False)
     return t
-
-@pytest.fixture
-def no_plots(monkeypatch):
-    "Runs that draw no learning curve (about 1 s a drawing); what these tests check is elsewhere."
-    monkeypatch.setattr('gradaug.train.plot_history', lambda *args, **kwargs: None)
 
 def same_weights(a:nn.Module, b:nn.Module)->bool:
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
