@@ -15,14 +15,17 @@ from gradaug.loaders import Shard, eval_shard, seeded_loader, whole_test_set
 
 QUICK_TEST_IMAGES = 100
 
+def _no_plots(monkeypatch): monkeypatch.setattr('gradaug.train.plot_history', lambda *args, **kwargs: None)
+
 @pytest.fixture
 def no_plots(monkeypatch):
     "In-process runs draw no learning curve (metrics.csv/json are written as usual)."
-    monkeypatch.setattr('gradaug.train.plot_history', lambda *args, **kwargs: None)
+    _no_plots(monkeypatch)
 
 @pytest.fixture
-def quick_epochs(monkeypatch, no_plots):
+def quick_epochs(monkeypatch):   # (a fixture used elsewhere is looked up in the test's module: no `no_plots` here)
     "In-process runs evaluate on the first `QUICK_TEST_IMAGES` test digits and draw no learning curve."
+    _no_plots(monkeypatch)
     get_loaders = gradaug.classify.get_loaders
     def fewer_test_images(*args, shard:Shard=Shard(), seed:int=0, **kwargs):
         loaders = get_loaders(*args, shard=shard, seed=seed, **kwargs)
