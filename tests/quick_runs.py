@@ -10,22 +10,17 @@ test images, or compares an accuracy with that of a run that evaluated on the wh
 import dataclasses
 import pytest
 from torch.utils.data import Subset
-import gradaug.classify
+import gradaug.classify, gradaug.train
 from gradaug.loaders import Shard, eval_shard, seeded_loader, whole_test_set
 
 QUICK_TEST_IMAGES = 100
 
-def _no_plots(monkeypatch): monkeypatch.setattr('gradaug.train.plot_history', lambda *args, **kwargs: None)
+def _no_plot(*args, **kwargs): pass
 
-@pytest.fixture
-def no_plots(monkeypatch):
-    "In-process runs draw no learning curve (metrics.csv/json are written as usual)."
-    _no_plots(monkeypatch)
-
-@pytest.fixture
-def quick_epochs(monkeypatch):   # (a fixture used elsewhere is looked up in the test's module: no `no_plots` here)
-    "In-process runs evaluate on the first `QUICK_TEST_IMAGES` test digits and draw no learning curve."
-    _no_plots(monkeypatch)
+def make_epochs_quick(setattr=setattr, plots_only:bool=False):
+    "What `quick_epochs` (or, `plots_only`, `no_plots`) does, through `setattr` (monkeypatch's, or in a spawned process)."
+    setattr(gradaug.train, 'plot_history', _no_plot)
+    if plots_only: return
     get_loaders = gradaug.classify.get_loaders
     def fewer_test_images(*args, shard:Shard=Shard(), seed:int=0, **kwargs):
         loaders = get_loaders(*args, shard=shard, seed=seed, **kwargs)
@@ -33,4 +28,14 @@ def quick_epochs(monkeypatch):   # (a fixture used elsewhere is looked up in the
         few = eval_shard(Subset(whole_test_set(test), range(QUICK_TEST_IMAGES)), shard)
         quick = seeded_loader(few, test.batch_size, test.num_workers, test.pin_memory, seed, shuffle=False)
         return dataclasses.replace(loaders, test=quick)
-    monkeypatch.setattr(gradaug.classify, 'get_loaders', fewer_test_images)
+    setattr(gradaug.classify, 'get_loaders', fewer_test_images)
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    "In-process runs draw no learning curve (metrics.csv/json are written as usual)."
+    make_epochs_quick(monkeypatch.setattr, plots_only=True)
+
+@pytest.fixture
+def quick_epochs(monkeypatch):
+    "In-process runs evaluate on the first `QUICK_TEST_IMAGES` test digits and draw no learning curve."
+    make_epochs_quick(monkeypatch.setattr)
