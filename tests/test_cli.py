@@ -10,8 +10,10 @@ import pytest, torch, yaml
 from gradaug.config import ConfigError
 from gradaug.checkpoint import load_checkpoint
 from conftest import ROOT, run_cli, start_cli, short_error
+from quick_runs import no_plots, quick_epochs
 
-TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=500, batch_size=50, n=1, alpha=0.8, lr=0.05,
+# 100 labelled digits in batches of 10: 10 steps an epoch, each a few times cheaper than one of 50 digits
+TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=100, batch_size=10, n=1, alpha=0.8, lr=0.05,
             threads=1, progress=False, seed=3)
 
 def tiny_config(folder:Path, **changes)->Path:
@@ -32,7 +34,7 @@ def same_weights(a:Path, b:Path):
 
 # ---------------------------------------------------------------- resume, init, eval
 
-def test_default_run_resumes_by_folder_and_refuses_unsafe_changes(tmp_path, cli):
+def test_default_run_resumes_by_folder_and_refuses_unsafe_changes(tmp_path, cli, quick_epochs):
     r = cli('--config', tiny_config(tmp_path), 'epochs=1')
     assert r.returncode == 0, r.stderr
     run = next((tmp_path/'runs').iterdir())                        # runs/tiny-<timestamp>
@@ -46,7 +48,7 @@ def test_default_run_resumes_by_folder_and_refuses_unsafe_changes(tmp_path, cli)
     short_error(refused, 'cannot change lr when resuming')
     assert f'init={run}' in refused.stderr                         # and says how to start from its weights instead
 
-def test_init_and_eval(tmp_path, cli):
+def test_init_and_eval(tmp_path, cli, no_plots):
     first, second = tmp_path/'first', tmp_path/'second'
     assert cli('--config', tiny_config(tmp_path), f'out={first}', 'epochs=1').returncode == 0
     r = cli('--config', tiny_config(tmp_path), f'out={second}', f'init={first}', 'epochs=1', 'lr=0.01')
@@ -88,7 +90,7 @@ def test_second_run_on_a_busy_folder_is_refused(tmp_path, cli):
 
 # ---------------------------------------------------------------- short messages
 
-def test_user_mistakes_give_short_messages(tmp_path, cli):
+def test_user_mistakes_give_short_messages(tmp_path, cli, quick_epochs):
     cfg = tiny_config(tmp_path, epochs=1)
     assert cli('--config', cfg, f'out={tmp_path/"run"}').returncode == 0
     ck = tmp_path/'run'/'checkpoint.pt'
@@ -110,7 +112,7 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     (tmp_path/'broken.yaml').write_text("epochs: 2\nlr: [0.1\n")
     short_error(run_cli('--config', tmp_path/'broken.yaml', cwd=tmp_path), 'is not valid YAML')
 
-def test_divergence_without_nan_is_warned(tmp_path, cli):
+def test_divergence_without_nan_is_warned(tmp_path, cli, no_plots):
     r = cli('--config', tiny_config(tmp_path, epochs=1, n=0), 'lr=20', 'momentum=0', 'nesterov=false',
             f'out={tmp_path/"run"}')
     assert r.returncode == 0, r.stderr                  # finite losses: the run ends, but says what went wrong
@@ -118,7 +120,7 @@ def test_divergence_without_nan_is_warned(tmp_path, cli):
 
 # ---------------------------------------------------------------- interruption
 
-def test_ctrl_c_saves_says_how_to_resume_and_resumes_exactly(tmp_path, cli):
+def test_ctrl_c_saves_says_how_to_resume_and_resumes_exactly(tmp_path, cli, quick_epochs):
     cfg = tiny_config(tmp_path, base_aug='cutmix', epochs=3, checkpoint_every=5)
     straight = cli('--config', cfg, f'out={tmp_path/"straight"}')
     assert straight.returncode == 0, straight.stderr

@@ -12,8 +12,8 @@ from gradaug.loaders import get_test_loader
 from gradaug.metrics import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-# 2 epochs of 6 global steps (2 x 16 images), a checkpoint every 4 steps; rank 1 dies before step 11 (epoch 2)
-SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=16', 'n=2', 'progress=false', 'threads=1',
+# 2 epochs of 6 global steps (2 x 8 images), a checkpoint every 4 steps; rank 1 dies before step 11 (epoch 2)
+SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=8', 'n=2', 'progress=false', 'threads=1',
             'checkpoint_every=4', 'eval_batch_size=500']
 DIE_AT = 10
 
@@ -42,10 +42,10 @@ def test_smoke_run_ranks_agree(runs):
     tmp, launch = runs
     assert launch.returncode == 0, launch.stderr[-3000:]
     assert sorted(p.name for p in (tmp/'runs').iterdir()) == ['restarted', 'straight']   # one folder per run
-    assert 'global batch 32 (16 per process x 2 processes)' in launch.stdout
+    assert 'global batch 16 (8 per process x 2 processes)' in launch.stdout
     assert '; 1,000 test images' in launch.stdout               # the whole test set, not rank 0's 500
     assert launch.stdout.count('final test top-1') == 2        # one report per run: rank 0 reports, rank 1 does not
-    assert 'images drawn in 12 steps: 384 labelled' in launch.stdout       # 12 steps x 16 images x 2 processes
+    assert 'images drawn in 12 steps: 192 labelled' in launch.stdout       # 12 steps x 8 images x 2 processes
     assert ('continue:   torchrun --standalone --nproc-per-node=2 --no-python gradaug-train resume=runs/straight '
             'epochs=N') in launch.stdout, launch.stdout                    # as many processes as wrote it
     ranks = dumps(tmp, 'straight', 0)

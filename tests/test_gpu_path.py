@@ -4,17 +4,24 @@ channels-last and the GradScaler's skip are cells of nbs/12_train.ipynb ("Traini
 import math
 import pytest, torch
 from torch import nn
+from torch.utils.data import Subset
 from gradaug.config import TrainConfig
-from gradaug.loaders import get_loaders
+from gradaug.loaders import get_loaders, seeded_loader, whole_test_set
 from gradaug.runtime import Runtime, apply_runtime, seed_everything, select_runtime
 from gradaug.train import Trainer
+from quick_runs import no_plots
 
 SMALL = dict(epochs=2, n=2, low_labels=300, batch_size=50, progress=False, seed=1, threads=1, device='cpu')
 
-def trainer(out, runtime=None, criterion=None, **kw)->Trainer:
+def trainer(out, runtime=None, criterion=None, test_images:int=None, **kw)->Trainer:
+    "A `Trainer` of `SMALL` changed by `kw`; with `test_images`, it evaluates on only the first that many test digits."
     cfg = TrainConfig(out=str(out), **{**SMALL, **kw})
     seed_everything(cfg.seed)   # what `train` does through `apply_runtime`
-    return Trainer(cfg, runtime, criterion=criterion, log=lambda s: None)
+    t = Trainer(cfg, runtime, criterion=criterion, log=lambda s: None)
+    if test_images is not None:   # the evaluation reads no random state and changes no weight: a smaller one is enough
+        few = Subset(whole_test_set(t.test_loader), range(test_images))
+        t.test_loader = seeded_loader(few, cfg.eval_batch_size, t.test_loader.num_workers, seed=cfg.seed, shuffle=False)
+    return t
 
 def same_weights(a:nn.Module, b:nn.Module)->bool:
     return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
@@ -44,12 +51,12 @@ def test_workers_resume_mid_epoch_order_exact_augmentation_not():
     exact, exact_resumed = epoch_batches(2, augment=False), epoch_batches(2, augment=False, start=100)
     for (x, y), (xr, yr) in zip(exact[2:], exact_resumed): assert torch.equal(x, xr) and torch.equal(y, yr)
 
-def test_trainer_with_workers_resumes_exactly_without_augmentation(tmp_path):
-    short = dict(workers=2, augment=False, steps_per_epoch=3)   # 2 epochs of 3 steps; cut mid-epoch 2
+def test_trainer_with_workers_resumes_exactly_without_augmentation(tmp_path, no_plots):
+    short = dict(workers=2, augment=False, steps_per_epoch=3, batch_size=20, test_images=100)   # 2 epochs of 3 steps
     a = trainer(tmp_path/'straight', **short); a.fit()
     assert a.runtime.workers == 2 and a.train_loader.persistent_workers
     b = trainer(tmp_path/'cut', **short); b.fit(max_steps=4)
-    c = trainer(tmp_path/'cut', resume=str(tmp_path/'cut'), **short); c.fit()
+    c = trainer(tmp_path/'cut', resume=str(tmp_path/'cut'), **short); c.fit()   # cut mid-epoch 2, resumed
     assert same_weights(a.model, c.model)
     assert [h['train_loss'] for h in a.history] == [h['train_loss'] for h in c.history]
 
@@ -66,10 +73,11 @@ class InfGradAt(nn.Module):
         self.calls += 1
         return nn.functional.cross_entropy(_InfGrad.apply(out) if self.calls == self.k else out, y)
 
-def test_fp16_gradscaler_state_survives_a_resume(tmp_path):
+def test_fp16_gradscaler_state_survives_a_resume(tmp_path, no_plots):
     "fp16 autocast + GradScaler on CPU: a skipped step, a cut, a resume; bit-identical to the unstopped run."
     fp16 = Runtime(torch.device('cpu'), torch.float16, False, 0, 1)
-    short = dict(steps_per_epoch=3, batch_size=25)   # fp16 convolutions are slow on a CPU: 6 small steps
+    # fp16 convolutions are slow on a CPU: 6 steps of 4 digits, and each epoch's evaluation on 20 test digits
+    short = dict(steps_per_epoch=3, batch_size=4, test_images=20)
     a = trainer(tmp_path/'straight', fp16, InfGradAt(2), **short); a.fit()
     b = trainer(tmp_path/'cut', fp16, InfGradAt(2), **short); b.fit(max_steps=4)
     assert b.scaler.get_scale() == 32768.                                 # step 2 was skipped, the scale halved

@@ -54,32 +54,50 @@ def _site_packages(python:Path)->Path:
     return Path(out.strip())
 
 
+# In the fresh environment, from outside the clone: a GradAug step on a torchvision model, then the installed
+# console script (argv[1]) run with --help and with --print_config of a shipped config, in this same interpreter (each
+# interpreter costs seconds of imports); the test then runs a training through the console script in a process.
+FRESH_ENV_CHECK = """
+import contextlib, io, runpy, sys
+import gradaug, torch, torchvision
+from torch import nn
+from gradaug.core import GradAug
+script = sys.argv[1]
+print(gradaug.__file__)
+model = torchvision.models.resnet18(num_classes=3)
+res = GradAug(model, n=2, alpha=0.5).step(torch.randn(2, 3, 32, 32), torch.tensor([0, 2]), nn.CrossEntropyLoss())
+assert model.fc.weight.grad is not None and len(res.sub_losses) == 2
+def command_output(*args):
+    sys.argv, out = [script, *args], io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try: code = runpy.run_path(script, run_name='__main__')
+        except SystemExit as e: code = e.code
+    assert code in (0, None), (args, code, out.getvalue())
+    return out.getvalue()
+assert 'resume=RUN_FOLDER' in command_output('--help')
+assert 'model: wrn28_10' in command_output('--config', 'cifar100_wrn28_10_gradaug', '--print_config')
+"""
+
 def test_wheel_works_in_a_fresh_environment(wheel, tmp_path):
     venv = tmp_path/'venv'
-    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True, timeout=300)
     python, bin_dir = venv/'bin'/'python', venv/'bin'
     this_env = Path(next(p for p in sys.path if p.endswith('site-packages') and Path(p, 'torch').exists()))
     (_site_packages(python)/'borrowed_torch.pth').write_text(str(this_env) + '\n')
-    r = subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(wheel)],
-                       capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
+    # this environment's pip installs into the fresh one (`--python`), which needs no pip of its own (ensurepip: ~7 s);
+    # --ignore-installed: the gradaug that the borrowed site-packages may hold (an editable install) is not this one
+    r = subprocess.run([sys.executable, '-m', 'pip', '--python', str(python), 'install', '-q', '--no-deps',
+                        '--no-index', '--ignore-installed', str(wheel)], env=env, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
+    assert (_site_packages(python)/'gradaug'/'configs'/'digits.yaml').is_file()   # the wheel's, in the fresh one
     outside = tmp_path/'elsewhere'
     outside.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
-    step = ("import gradaug, torch, torchvision; from torch import nn; from gradaug.core import GradAug\n"
-            "print(gradaug.__file__)\n"
-            "model = torchvision.models.resnet18(num_classes=3)\n"
-            "res = GradAug(model, n=2, alpha=0.5).step(torch.randn(2, 3, 32, 32), torch.tensor([0, 2]), "
-            "nn.CrossEntropyLoss())\n"
-            "assert model.fc.weight.grad is not None and len(res.sub_losses) == 2\n")
-    r = subprocess.run([str(python), '-c', step], cwd=outside, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(python), '-c', FRESH_ENV_CHECK, str(bin_dir/'gradaug-train')], cwd=outside, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith(str(venv)), r.stdout            # gradaug came from the wheel, not from the clone
-    r = subprocess.run([str(bin_dir/'gradaug-train'), '--help'], cwd=outside, env=env, capture_output=True, text=True)
-    assert r.returncode == 0 and 'resume=RUN_FOLDER' in r.stdout + r.stderr, r.stdout + r.stderr
-    r = subprocess.run([str(bin_dir/'gradaug-train'), '--config', 'cifar100_wrn28_10_gradaug', '--print_config'],
-                       cwd=outside, env=env, capture_output=True, text=True)
-    assert r.returncode == 0 and 'model: wrn28_10' in r.stdout, r.stdout + r.stderr
     r = subprocess.run([str(bin_dir/'gradaug-train'), '--config', 'digits', 'epochs=1', 'low_labels=100',
                         'batch_size=50', 'n=1', 'threads=1', 'progress=false', f'out={outside/"run"}'],
                        cwd=outside, env=env, capture_output=True, text=True, timeout=600)

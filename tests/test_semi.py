@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest, yaml
 from gradaug.config import load_config, config_dict
 from conftest import ROOT
+from quick_runs import make_epochs_quick, no_plots, quick_epochs
 
 CONFIGS = ROOT/'gradaug'/'configs'
 SEMI = ['digits_semi', *(f'cifar10_wrn28_2_{k}labels_gradaug_semi' for k in (250, 1000, 4000)),
@@ -25,7 +26,7 @@ def test_semi_configs_beside_their_baseline_and_gradaug(name):
     assert same(semi, gradaug, {'name', 'semi'}), name          # the only difference is semi (its options at defaults)
     assert same(baseline, gradaug, {'name', 'n'}), name
 
-def test_digits_semi_runs_and_logs_its_data(cli, tmp_path):
+def test_digits_semi_runs_and_logs_its_data(cli, tmp_path, no_plots):
     r = cli('--config', 'digits_semi', 'epochs=1', 'warmup_epochs=0', 'steps_per_epoch=2', 'threads=1',
             'progress=false', f'out={tmp_path/"run"}')
     assert r.returncode == 0, r.stderr
@@ -73,6 +74,7 @@ def recording(trainer:Trainer)->list:
 def semi_rank_worker(rank:int, world:int, port:int, out:str):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
     torch.set_num_threads(1)
+    make_epochs_quick()   # as the `quick_epochs` fixture: 100 test digits, no plot (this process ends with the test)
     seed_everything(1)
     trainer = Trainer(TrainConfig(out=f'{out}/run', augment=False, **TINY_SEMI), log=lambda s: None)
     drawn = recording(trainer)
@@ -99,7 +101,7 @@ def semi_trainer(out, **kw)->Trainer:
     seed_everything(cfg.seed)
     return Trainer(cfg, log=lambda s: None)
 
-def test_unlabelled_stream_resumes_exactly_with_workers(tmp_path):
+def test_unlabelled_stream_resumes_exactly_with_workers(tmp_path, quick_epochs):
     """With 2 loader workers and augmentation, a run cut mid-epoch and resumed draws the very unlabelled images (shifts
     included) of the uninterrupted run (before: the workers' RNGs restarted, so the augmentation differed)."""
     straight = semi_trainer(tmp_path/'straight', workers=2)

@@ -7,6 +7,7 @@ from gradaug.config import TrainConfig, ConfigError, load_config, config_dict
 from gradaug.train import Trainer, NonFiniteLossError
 from gradaug.checkpoint import load_checkpoint
 from conftest import ROOT, command
+from quick_runs import quick_epochs
 
 CONFIGS = sorted((ROOT/'gradaug'/'configs').glob('*.yaml'))
 
@@ -96,13 +97,14 @@ def test_cli_print_config_round_trips(cli, tmp_path):
     c = load_config(tmp_path/'c.yaml')
     assert (c.n, c.alpha, c.model, c.epochs, c.name) == (5, 0.7, 'wrn28_10', 200, 'cifar100_wrn28_10_gradaug')
 
-TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=500, batch_size=50, n=2, alpha=0.8, lr=0.05,
+# 100 labelled digits in batches of 10: 10 steps an epoch
+TINY = dict(dataset='digits', model='wrn10_1', epochs=2, low_labels=100, batch_size=10, n=2, alpha=0.8, lr=0.05,
             base_aug='cutmix', checkpoint_every=3, threads=1, progress=False, seed=3)
 
 def _weights(run):
     return load_checkpoint(run/'checkpoint.pt')
 
-def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path, cli):
+def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path, cli, quick_epochs):
     cfg = tmp_path/'tiny.yaml'; cfg.write_text(yaml.safe_dump(TINY))
     straight = cli('--config', cfg, f'out={tmp_path/"straight"}')
     assert straight.returncode == 0, straight.stderr
@@ -154,7 +156,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert ck['global_step'] == 4
     assert all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())
 
-def test_cli_exploding_lr_ends_with_message(tmp_path, cli):
+def test_cli_exploding_lr_ends_with_message(tmp_path, cli, quick_epochs):
     cfg = tmp_path/'tiny.yaml'; cfg.write_text(yaml.safe_dump({**TINY, 'base_aug': 'none', 'checkpoint_every': 1}))
     r = cli('--config', cfg, f'out={tmp_path/"run"}', 'lr=1e12', 'momentum=0', 'nesterov=false')
     assert r.returncode == 1, (r.stdout, r.stderr)
