@@ -38,6 +38,10 @@ $(STAMP): settings.ini setup.py
 	$(PY) -m pip install -q --no-compile torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	$(HEADLESS_CV2)
+	# byte-compile the environment once, on both cores: where PYTHONDONTWRITEBYTECODE=1 is set (this machine, CI) no
+	# interpreter writes its caches, so each one the tests start (xdist workers, notebook kernels, torchrun ranks)
+	# would compile torch again, about 10 s each (a few files of other Python versions fail to compile: harmless)
+	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 endif
 
