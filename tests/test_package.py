@@ -1,7 +1,7 @@
 """The package as a user gets it: the wheel installed into a fresh virtual environment and used from outside the
 repository, its metadata, and JupyterLab on the notebooks. The fresh environment borrows this one's PyTorch (a `.pth`
 file) so that the test does not download 5 GB; everything of gradaug's comes from the wheel."""
-import configparser, json, os, signal, socket, subprocess, sys, time, urllib.request, zipfile
+import configparser, json, os, shutil, signal, socket, subprocess, sys, time, urllib.request, zipfile
 from email.parser import Parser
 from pathlib import Path
 
@@ -16,9 +16,13 @@ CFG = SETTINGS['DEFAULT']
 
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory)->Path:
-    out = tmp_path_factory.mktemp('wheel')
+    "The wheel built from a copy of the working tree: setuptools writes build/ beside the sources, never in the clone."
+    out, source = tmp_path_factory.mktemp('wheel'), tmp_path_factory.mktemp('source')/'gradaug'
+    skip = shutil.ignore_patterns('.git', '.venv*', '_nbtest', 'build', 'dist', '_proc', '_docs', '_preview',
+                                  '*.egg-info', '__pycache__', '.pytest_cache')
+    shutil.copytree(ROOT, source, ignore=skip)
     r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(out),
-                        str(ROOT)], capture_output=True, text=True, timeout=300)
+                        str(source)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return next(out.glob('gradaug-*.whl'))
 
@@ -94,8 +98,8 @@ def test_wheel_works_in_a_fresh_environment(wheel, tmp_path):
     assert (_site_packages(python)/'gradaug'/'configs'/'digits.yaml').is_file()   # the wheel's, in the fresh one
     outside = tmp_path/'elsewhere'
     outside.mkdir()
-    r = subprocess.run([str(python), '-c', FRESH_ENV_CHECK, str(bin_dir/'gradaug-train')], cwd=outside, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run([str(python), '-c', FRESH_ENV_CHECK, str(bin_dir/'gradaug-train')], cwd=outside, env=env,
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith(str(venv)), r.stdout            # gradaug came from the wheel, not from the clone
     r = subprocess.run([str(bin_dir/'gradaug-train'), '--config', 'digits', 'epochs=1', 'low_labels=100',
