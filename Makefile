@@ -54,24 +54,25 @@ test-py: $(STAMP)
 	$(PY) -m pytest -q tests/
 
 test-nbs: $(STAMP)
-	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
+	$(NBTEST)
 	cd _nbtest && ../$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider .
 
 # everything test-py and test-nbs run, in one pytest run on two worker processes (pytest-xdist hands out a file at a
 # time, the slowest first: see conftest.py, which also prints one line per finished file). One PyTorch thread per
 # worker, its notebook kernels and subprocesses: two workers of two threads each on two cores run 3-5x slower.
+# (NBTEST: the numbered copy of nbs/ that nbval runs; PYTEST2: pytest as test and test-fast run it)
+NBTEST  = rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
+PYTEST2 = OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder \
+          -p no:cacheprovider -o console_output_style=classic --nbval-lax --nbval-current-env
 test: $(STAMP)
-	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic \
-	    --nbval-lax --nbval-current-env $(PYTEST_ARGS) tests _nbtest
+	$(NBTEST)
+	$(PYTEST2) $(PYTEST_ARGS) tests _nbtest
 
 # the edit loop: one notebook (NB=its name or module, e.g. NB=00_slim) and the tests/ files that import its module,
 # run as `make test` runs them; `make test` (what CI runs) stays the whole suite
 test-fast: $(STAMP)
 	@files=$$($(PY) tools/fast_tests.py "$(NB)") || exit 2; \
-	rm -rf _nbtest && cp -r nbs _nbtest && $(PY) tools/number_cells.py _nbtest && echo "make test-fast: $$files" && \
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider \
-	    -o console_output_style=classic --nbval-lax --nbval-current-env $$files
+	$(NBTEST) && echo "make test-fast: $$files" && $(PYTEST2) $$files
 
 # `make test`, then the seconds each file took written to tools/test_durations.json (the order conftest.py starts them in)
 test-durations: $(STAMP)

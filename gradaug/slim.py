@@ -40,7 +40,10 @@ def _slim_twin(cls:type)->Optional[type]:
         _SLIM[cls] = type(f'Slim{cls.__name__}', (SlimNormAct, cls), {'__module__': __name__})
     return _SLIM.get(cls)
 
-#| export
+def _plain_class(slim_cls:type)->type:
+    "The class `slim` gave `slim_cls` to: what a slim layer turns back into."
+    return next(cls for cls, twin in _SLIM.items() if twin is slim_cls)
+
 def _convertible(m:nn.Module)->bool:
     "Whether `slim` has a slim twin for `m`: its exact type is known (a LayerNorm only over one dim, its channels)."
     if _slim_twin(type(m)) is None: return False
@@ -154,7 +157,7 @@ def _freeze_for(model:nn.Module, x:torch.Tensor, opaque:list):
     _, calls = dry_run(model, x, 1.0)
     called = {m for m, _ in calls}
     for m in {l for o in modules for l in slim_layers(o)} - called:   # used functionally: stays plain
-        m.__class__ = {v: k for k, v in _SLIM.items()}[type(m)]
+        m.__class__ = _plain_class(type(m))
         for a in _SLIM_ATTRS: vars(m).pop(a, None)
     layers = slim_layers(model)
     for l in layers: l.slim_in = None
@@ -318,7 +321,7 @@ def _select(t:torch.Tensor, keep:tuple)->torch.Tensor:
 def _plain_norm_act(m:SlimNormAct, channels:int)->nn.Module:
     "A copy of `m` as its timm class, with its drop and act modules, and tensors shaped for `channels` channels."
     new = copy.deepcopy(m)
-    new.__class__ = {v: k for k, v in _SLIM.items()}[type(m)]
+    new.__class__ = _plain_class(type(m))
     new.num_features = channels
     for name, t in list(new.named_parameters(recurse=False)): setattr(new, name, nn.Parameter(t[:channels]))
     for name, t in list(new.named_buffers(recurse=False)):
