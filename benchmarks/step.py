@@ -47,6 +47,9 @@ CONFIGS = {  # the paper's recipes: CIFAR (alpha 0.8, 32/28/24) and ImageNet rat
     # concatenations: slimmed along traced channel dependencies (gathered weights), issue 23
     'densenet121': dict(build=lambda: torchvision.models.densenet121(num_classes=10), classes=10, batch=8, size=64,
                         alpha=0.8, sizes=[64, 56, 48], default=False),
+    # a transformer: only the MLP hidden width shrinks (MatFormer-style); torchvision's ViT takes one image size only
+    'vit_b16': dict(build=lambda: torchvision.models.vit_b_16(image_size=64, num_classes=10), classes=10, batch=8, size=64,
+                    alpha=0.8, sizes=[64], default=False),
 }
 TARGETS = {1: 1.15, 8: 1.08}
 N_SUB = 3
@@ -196,6 +199,8 @@ def measure(name, divisor, args, device):
     other = 'wall' if c == 'cpu' else 'cpu'
     for k, st in enumerate(sets):
         st['overhead'] = med([o for i, o in enumerate(over['leaf', c]) if i % len(sets) == k] or [float('nan')])
+    if 'oracle' in variants:   # paired: GradAug's step over the same work on pre-extracted plain sub-networks
+        row['vs_oracle'] = med([a/b for a, b in zip(ratios['leaf', c], ratios['oracle', c])])
     for v in variants[1:]:
         row[v] = dict(ms=1e3*med(times[v, c]), ratio=med(ratios[v, c]), overhead=med(over[v, c]),
                       q1=q(over[v, c], 0), q3=q(over[v, c], 2), other=med(over[v, other]))
@@ -298,13 +303,15 @@ def main(argv=None):
     c, o = args.clock, 'wall' if args.clock == 'cpu' else 'cpu'
     extra = [v for v in ('naive', 'oracle', 'patched') if v in variants_of(args)]
     print(f"\n{'model':9s} {'div':>3s} {'base ms':>8s} {'GA ms':>8s} {'time x':>7s} {'FLOP x':>7s} {'overhead':>8s} {'[q1, q3]':>14s} "
-          f"{'target':>6s} {'ok':>3s} {o + ' ovh':>8s}" + ''.join(f" | {v + ' ms':>9s} {'ovh':>6s}" for v in extra))
+          f"{'target':>6s} {'ok':>3s} {o + ' ovh':>8s}" + ''.join(f" | {v + ' ms':>9s} {'ovh':>6s}" for v in extra)
+          + (f" | {'GA/oracle':>9s}" if 'oracle' in extra else ''))
     for r in rows:
         lf, tgt = r['leaf'], TARGETS.get(r['divisor'])
         ok = '' if tgt is None else ('yes' if lf['overhead'] <= tgt else 'NO')
         print(f"{r['model']:9s} {r['divisor']:3d} {r['base_ms']:8.1f} {lf['ms']:8.1f} {lf['ratio']:7.3f} {r['flop_ratio']:7.3f} "
               f"{lf['overhead']:8.3f} [{lf['q1']:.3f}, {lf['q3']:.3f}] {tgt if tgt else '-':>6} {ok:>3s} {lf['other']:8.3f}"
-              + ''.join(f" | {r[v]['ms']:9.1f} {r[v]['overhead']:6.3f}" for v in extra))
+              + ''.join(f" | {r[v]['ms']:9.1f} {r[v]['overhead']:6.3f}" for v in extra)
+              + (f" | {r['vs_oracle']:9.3f}" if 'oracle' in extra else ''))
     print(f"(times: medians of {c} time; overhead = median over pairs of (GA time / base time) / FLOP ratio of the pair's set, "
           f"{c} clock; '{o} ovh' the same on the {o} clock; load avg {os.getloadavg()[0]:.2f}; {time.perf_counter()-t0:.0f} s)")
     return rows

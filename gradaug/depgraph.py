@@ -11,8 +11,8 @@ from .slimmable import (ChannelMismatchError, SlimConv2d, SlimLinear, SlimMixin,
                                kept_inputs, slim_layers, width)
 
 # %% auto #0
-__all__ = ['default_example', 'dry_run', 'output_shapes', 'is_producer', 'trace_channels', 'apply_trace', 'layer_norm_reference',
-           'check_masked']
+__all__ = ['default_example', 'dry_run', 'output_shapes', 'is_producer', 'trace_channels', 'trace_layers', 'rearranged_feeders',
+           'apply_trace', 'layer_norm_reference', 'check_masked']
 
 # %% ../nbs/00b_depgraph.ipynb #584b7fc4
 def default_example(layers:list # slim layers, in registration order
@@ -77,18 +77,16 @@ def _decode(nan:torch.Tensor, key_bits:int)->tuple:
     return (key_rows*weights(len(key_rows))).sum(0), (chan_rows*weights(len(chan_rows))).sum(0), nan[0]
 
 # %% ../nbs/00b_depgraph.ipynb #9d696681
-def trace_channels(model:nn.Module, # a model converted by slim (its classifier's `slim_out` already False)
-                   x:torch.Tensor # an input batch the model accepts; its first sample is used
-                  )->tuple: # ({layer: (keys, chans)}, slim_counts)
-    "Trace, for every input channel of every slim layer called, the key and channel index of the layer producing it."
+def _trace(model:nn.Module, x:torch.Tensor, key_of:dict, n_keys:int)->dict:
+    "One marked forward: {slim layer called: (keys, chans, control)} of its input channels; producers keyed by `key_of`."
     layers = slim_layers(model)
     producers = [m for m in layers if is_producer(m)]
-    counts = (0,) + tuple(sorted({_out_count(m) for m in producers if m.slim_out}))
-    key_bits, chan_bits = len(counts).bit_length(), (max(map(_out_count, producers)) - 1).bit_length()
+    key_bits, chan_bits = n_keys.bit_length(), (max(map(_out_count, producers)) - 1).bit_length()
     samples = 1 + key_bits + chan_bits
     def mark(m, args, out):
+        if m not in key_of: return torch.ones_like(out)   # never shrinks: unmarked, like the image
         n, dim = _out_count(m), _channel_dim(m)
-        bits = _marker_bits(counts.index(_out_count(m)) if m.slim_out else 0, n, key_bits, chan_bits)
+        bits = _marker_bits(key_of[m], n, key_bits, chan_bits)
         shape = [1]*out.dim(); shape[0], shape[dim] = samples, n
         return torch.ones_like(out).masked_fill(bits.view(shape).to(out.device), float('nan'))
     def keep_apart(m, args, out):   # a LayerNorm mixes channels in its statistics: pass each channel's marks on
@@ -104,7 +102,53 @@ def trace_channels(model:nn.Module, # a model converted by slim (its classifier'
             model(x[:1].expand(samples, *x.shape[1:]).clone())
     finally:
         for h in hooks: h.remove()
-    return {m: _decode(nan, key_bits) for m, nan in received.items()}, counts
+    return {m: _decode(nan, key_bits) for m, nan in received.items()}
+
+# %% ../nbs/00b_depgraph.ipynb #b1e0f3a0
+def trace_channels(model:nn.Module, # a model converted by slim (its classifier's `slim_out` already False)
+                   x:torch.Tensor # an input batch the model accepts; its first sample is used
+                  )->tuple: # ({layer: (keys, chans, control)}, key -> channel count)
+    "Trace, for every input channel of every slim layer called, the key and channel index of the layer producing it."
+    shrinking = [m for m in slim_layers(model) if is_producer(m) and m.slim_out]
+    counts = (0,) + tuple(sorted({_out_count(m) for m in shrinking}))
+    return _trace(model, x, {m: counts.index(_out_count(m)) for m in shrinking}, len(counts)), counts
+
+# %% ../nbs/00b_depgraph.ipynb #b1e0f3a2
+def trace_layers(model:nn.Module, # a model converted by slim
+                 x:torch.Tensor # an input batch the model accepts
+                )->tuple: # ({layer: (keys, chans, whether one source)}, key -> producer (key 0: None, never shrinks))
+    "Trace, for every input channel of every slim layer called, which shrinking producer made it, and which channel."
+    producers = (None,) + tuple(m for m in slim_layers(model) if is_producer(m) and m.slim_out)
+    all_ones = 2**len(producers).bit_length() - 1
+    keys = _trace(model, x, {m: k for k, m in enumerate(producers) if k}, len(producers))
+    flipped = _trace(model, x, {m: all_ones - k for k, m in enumerate(producers) if k}, all_ones)
+    single = lambda m, k: (k == 0) | (k + flipped[m][0] == all_ones)   # unmarked, or one producer's
+    return {m: (k, chans, single(m, k)) for m, (k, chans, control) in keys.items()}, producers
+
+# %% ../nbs/00b_depgraph.ipynb #b1e0f3a5
+def _unfollowable(keys:torch.Tensor, chans:torch.Tensor, single:torch.Tensor, sizes:list)->set:
+    "Keys of the runs of one producer's channels (key > 0) that are not all its `sizes[key]` channels, in order."
+    keys = torch.where(single, keys, -1)   # channels of several sources do not decide
+    ends = (keys[1:] != keys[:-1]).nonzero().squeeze(1) + 1
+    bad = set()
+    for run_keys, run_chans in zip(keys.tensor_split(ends), chans.tensor_split(ends)):
+        k = int(run_keys[0])
+        in_order = not bool((run_chans[1:] < run_chans[:-1]).any())
+        if k > 0 and not (in_order and torch.equal(run_chans.unique(), torch.arange(sizes[k]))): bad.add(k)
+    return bad
+
+# %% ../nbs/00b_depgraph.ipynb #b1e0f3a6
+def rearranged_feeders(model:nn.Module, # a model converted by slim
+                       x:torch.Tensor # an input batch the model accepts
+                      )->list: # shrinking producers, in registration order
+    "The shrinking producers whose channels reach a slim layer split, or shuffled with another's: a smaller tensor cannot follow."
+    maps, producers = trace_layers(model, x)
+    sizes = [0] + [_out_count(m) for m in producers[1:]]
+    found = set()
+    for keys, chans, single in maps.values():
+        if bool((keys >= len(producers)).any()): continue   # mixed channels: `apply_trace` refuses them
+        found |= _unfollowable(keys, chans, single, sizes)
+    return [producers[k] for k in sorted(found)]
 
 # %% ../nbs/00b_depgraph.ipynb #e60a2cac
 def _leading(keys:torch.Tensor, chans:torch.Tensor, counts:tuple, full:int)->bool:

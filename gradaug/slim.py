@@ -16,7 +16,7 @@ from .slimmable import SlimFrozenBatchNorm2d, SlimNormAct, active_channels, acti
 from .slimmable import check_width, eval_mode, full_channels, graph_slicing, quiet_grad_layout
 from .slimmable import kept_inputs, set_width, sliced, slim_layers, width
 from .depgraph import apply_trace, check_masked, default_example, dry_run, is_producer, output_shapes
-from .depgraph import trace_channels
+from .depgraph import rearranged_feeders, trace_channels
 from .bn import BNStats, calibrated, put_bn_stats, recalibrate_bn
 
 # %% auto #0
@@ -207,8 +207,8 @@ def _structural_refusal(model:nn.Module, e:ChannelMismatchError)->str:
     return (f"slim(): cannot slim {type(model).__name__}: layer '{e.layer}' ({kind}) receives a channel count other "
             f"than the channels traced for it (a sub-network fed it {e.got} of its {e.full} input channels where it "
             f"keeps {e.expected}). This is structural, not a matter of width: it happens at every width below 1, so no "
-            f"alpha can make it work. Likely causes: a channel shuffle followed by a split (as in ShuffleNetV2), or a "
-            f"reshape of channels. Fix: replace that module (or the code that shuffles or reshapes before it), or use "
+            f"alpha can make it work. Likely cause: a reshape of channels. "
+            f"Fix: replace that module (or the code that shuffles or reshapes before it), or use "
             f"another model.")
 
 # %% ../nbs/00_slim.ipynb #d7b699d9
@@ -259,6 +259,33 @@ def _phase_5(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueEr
         raise ValueError(f"slim(): cannot slim {type(model).__name__}: a traced sub-network's forward failed: "
                          f"{e}") from e
 
+# %% ../nbs/00_slim.ipynb #c6a1d2e2
+def _phases_3_to_5(model:nn.Module, x:torch.Tensor, full_out, kept:list):
+    "Learn which inputs shrink, verify the counts, trace: a `ValueError` (with the `layer` at fault, if known) if not."
+    try:
+        _learn_inputs(model, x, full_out, kept)
+        _verify_inputs(model, x)
+    except ValueError as refusal:
+        if '`keep_full=`' in str(refusal): raise
+        _phase_5(model, x, full_out, refusal)
+    else: _phase_5(model, x, full_out)
+
+# %% ../nbs/00_slim.ipynb #c6a1d2e3
+def _keep_whole(model:nn.Module, x:torch.Tensor)->bool:
+    "Make the shrinking producers whose channels are split or interleaved keep full outputs; whether there were any."
+    for m in slim_layers(model): m.in_map, m.slim_in = None, None   # a plain full-width forward for the trace
+    sources = rearranged_feeders(model, x)
+    for m in sources: m.slim_out = False
+    return bool(sources)
+
+# %% ../nbs/00_slim.ipynb #c6a1d2e4
+def _settle(model:nn.Module, x:torch.Tensor, full_out, kept:list):
+    "Phases 3 to 5; after a failure, again with the split and shuffled channels at full width, while that finds any."
+    while True:
+        try: return _phases_3_to_5(model, x, full_out, kept)
+        except ValueError as refusal:
+            if '`keep_full=`' in str(refusal) or not _keep_whole(model, x): raise
+
 # %% ../nbs/00_slim.ipynb #87ac7cdb
 def _keep_full_layers(model:nn.Module, keep_full)->list:
     "The conv and linear slim layers of `model` that `keep_full` names: a predicate on module names, or name prefixes."
@@ -298,13 +325,11 @@ def slim(model:nn.Module, # a CNN or transformer: nn.Conv2d, BN, LayerNorm and n
         kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
         for m in kept: m.slim_out = False
         if opaque: _freeze_for(model, x, opaque)
-        try:
-            _learn_inputs(model, x, full_out, kept)
-            _verify_inputs(model, x)
-        except ValueError as refusal:
-            if '`keep_full=`' in str(refusal): raise
-            _phase_5(model, x, full_out, refusal)
-        else: _phase_5(model, x, full_out)
+        _settle(model, x, full_out, kept)
+        if not any(is_producer(m) and m.slim_out for m in slim_layers(model)):
+            raise ValueError(f"slim(): cannot slim {type(model).__name__}: nothing is left to slim. Every conv and "
+                             f"linear layer feeds channels that are split or shuffled before they are used, so all "
+                             f"of them keep full width; use another model.")
     except BaseException:
         _restore(before)
         raise
