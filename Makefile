@@ -16,7 +16,7 @@ MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
 .PHONY: install test test-fast test-durations test-nbs test-py test-min check-export demo bench docs-check docs-preview lab dist release readme clean \
-        reference-models evidence
+        reference-models evidence transformers
 
 ifeq ($(VENV),$(MIN_VENV))
 # lowest versions: tools/min_constraints.py pins each lower bound (and fails on a runtime requirement without one)
@@ -95,6 +95,11 @@ reference-models: $(STAMP)
 # thread each, appended to nbs/tutorials/evidence_*.csv (a stopped sweep continues; CPU: about 3.3 CPU-hours)
 evidence: $(STAMP)
 	$(PY) experiments/evidence_digits.py all
+
+# the ConvNeXt and ViT demonstration of nbs/tutorials/transformer_digits.ipynb: 24 paired runs, two at a time on one
+# thread each, appended to nbs/tutorials/transformer_digits.csv (a stopped sweep continues)
+transformers: $(STAMP)
+	$(PY) experiments/transformer_digits.py all
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py

@@ -156,8 +156,14 @@ def main_jobs(tuning:list)->list:
     return [dict(labels=n, steps=st, recipe=r, seed=s, lr=chosen[n][0], weight_decay=chosen[n][1])
             for s in DESIGN['seeds'] for n in DESIGN['labels'] for st in DESIGN['steps'] for r in DESIGN['recipes']]
 
-def sweep(jobs:list, out:Path, fields:list, key:tuple, workers:int):
-    "Run the `jobs` not yet in `out`, `workers` at a time, appending each finished row at once."
+def describe(row:dict)->str:
+    "One finished run of this study, in a line."
+    return (f"{row['labels']} labels, {row['steps']} steps, {row['recipe']}, seed {row['seed']} (lr {row['lr']:g}, "
+            f"wd {row['weight_decay']:g}): val {row['val_top1']:.1f}%, test {row['top1']:.1f}%, "
+            f"train {row['train_top1']:.1f}% ({row['cpu_seconds']:.0f} CPU-s)")
+
+def sweep(jobs:list, out:Path, fields:list, key:tuple, workers:int, run_job=run, describe_row=describe):
+    "Run the `jobs` not yet in `out` with `run_job`, `workers` at a time, appending each finished row at once."
     have = {tuple(str(r[k]) for k in key) for r in read_rows(out)}
     todo = [j for j in jobs if tuple(str(j[k]) for k in key) not in have]
     print(f"{out.name}: {len(jobs) - len(todo)} of {len(jobs)} runs done, {len(todo)} to go", flush=True)
@@ -166,13 +172,10 @@ def sweep(jobs:list, out:Path, fields:list, key:tuple, workers:int):
     with out.open('a', newline='') as f, mp.get_context('spawn').Pool(workers, initializer=_init_worker) as pool:
         writer = csv.DictWriter(f, fields, extrasaction='ignore')
         if new: writer.writeheader()
-        for i, row in enumerate(pool.imap_unordered(run, todo), 1):
+        for i, row in enumerate(pool.imap_unordered(run_job, todo), 1):
             writer.writerow(row)
             f.flush()
-            print(f"[{i}/{len(todo)}, {(time.time() - t0) / 60:.0f} min] {row['labels']} labels, {row['steps']} steps, "
-                  f"{row['recipe']}, seed {row['seed']} (lr {row['lr']:g}, wd {row['weight_decay']:g}): "
-                  f"val {row['val_top1']:.1f}%, test {row['top1']:.1f}%, train {row['train_top1']:.1f}% "
-                  f"({row['cpu_seconds']:.0f} CPU-s)", flush=True)
+            print(f"[{i}/{len(todo)}, {(time.time() - t0) / 60:.0f} min] {describe_row(row)}", flush=True)
 
 def flop_ratio(model:str=DESIGN['model'], draws:int=100)->float:
     "GradAug's mean training FLOPs per step (forward + backward, `draws` sampled steps) over the baseline's."
