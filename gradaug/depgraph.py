@@ -78,7 +78,7 @@ def _decode(nan:torch.Tensor, key_bits:int)->tuple:
 
 # %% ../nbs/00b_depgraph.ipynb #9d696681
 def _trace(model:nn.Module, x:torch.Tensor, key_of:dict, n_keys:int)->dict:
-    "One marked forward: {slim layer called: (keys, chans, control)} of its input channels; producers keyed by `key_of`."
+    "One marked forward: {slim layer called: (keys, chans, control)} of its inputs; producers keyed by `key_of`."
     layers = slim_layers(model)
     producers = [m for m in layers if is_producer(m)]
     key_bits, chan_bits = n_keys.bit_length(), (max(map(_out_count, producers)) - 1).bit_length()
@@ -141,13 +141,17 @@ def _unfollowable(keys:torch.Tensor, chans:torch.Tensor, single:torch.Tensor, si
 def rearranged_feeders(model:nn.Module, # a model converted by slim
                        x:torch.Tensor # an input batch the model accepts
                       )->list: # shrinking producers, in registration order
-    "The shrinking producers whose channels reach a slim layer split, or shuffled with another's: a smaller tensor cannot follow."
+    "The shrinking producers a smaller tensor cannot follow: split, interleaved, or added to channels kept whole."
     maps, producers = trace_layers(model, x)
     sizes = [0] + [_out_count(m) for m in producers[1:]]
+    whole = {m: 1 for m in slim_layers(model) if is_producer(m) and not m.slim_out}
+    meets_whole = _trace(model, x, whole, 1) if whole else {}
     found = set()
-    for keys, chans, single in maps.values():
+    for layer, (keys, chans, single) in maps.items():
         if bool((keys >= len(producers)).any()): continue   # mixed channels: `apply_trace` refuses them
         found |= _unfollowable(keys, chans, single, sizes)
+        if layer in meets_whole:   # a full-width layer's channel added to a shrinking one's (a residual add)
+            found |= {int(k) for k in keys[single & (keys > 0) & (meets_whole[layer][0] > 0)]}
     return [producers[k] for k in sorted(found)]
 
 # %% ../nbs/00b_depgraph.ipynb #e60a2cac

@@ -14,7 +14,8 @@ SAMPLE = ['resnet10t', 'resnet18', 'resnet50d', 'resnext26ts', 'seresnet18', 're
           'swin_tiny_patch4_window7_224', 'mixer_b16_224', 'levit_128s', 'cspresnet50', 'hrnet_w18_small', 'xception41']
 SIZE = 64
 KW = {'vit_tiny_patch16_224': dict(img_size=64), 'deit_tiny_patch16_224': dict(img_size=64),
-      'swin_tiny_patch4_window7_224': dict(img_size=224), 'mixer_b16_224': dict(img_size=64)}
+      'swin_tiny_patch4_window7_224': dict(img_size=224), 'mixer_b16_224': dict(img_size=64),
+      'levit_128s': dict(img_size=224)}
 
 def outcome(name:str)->tuple:
     "`slim_outcome` of timm's `name` (random weights, 10 classes)."
