@@ -1,10 +1,12 @@
 """How `make test` reports and schedules: one line per finished file (its counts and time, how far the suite has got)
 instead of a dot per test, and the files that take longest handed out first, so that the two pytest-xdist workers
-finish together. Applies to `pytest tests/` and to the notebooks under nbval alike (this is the repository root)."""
+finish together. Applies to `pytest tests/` and to the notebooks alike (this is the repository root)."""
 import json, time
 from collections import Counter, defaultdict
 from pathlib import Path
 import pytest
+
+pytest_plugins = ['tools.notebook_items']   # notebooks run in the worker process, a test per cell (see that file)
 
 # seconds each file took in a measured `make test` (tools/test_durations.json, rewritten by `make test-durations`)
 DURATIONS = Path(__file__).parent/'tools'/'test_durations.json'
