@@ -21,3 +21,19 @@ def test_durations_are_summed_per_file_and_named_as_conftest_looks_them_up(tmp_p
     table = test_durations.file_seconds(tmp_path/'junit.xml')
     assert table == {'nbs/05_core.ipynb': 7.0, 'tests/test_cli.py': 3.5, 'nbs/tutorials/launch.ipynb': 0.5}
     assert list(table) == ['nbs/05_core.ipynb', 'tests/test_cli.py', 'nbs/tutorials/launch.ipynb']   # slowest first
+
+
+def test_a_notebook_shell_leaves_the_process_as_it_found_it(tmp_path, monkeypatch):
+    "What an in-process notebook changes (IPython's __main__, the cwd, the environment, torch threads) is put back."
+    import os, torch
+    from execnb.shell import CaptureShell
+    from notebook_items import ProcessState
+    main, threads = sys.modules['__main__'], torch.get_num_threads()
+    state = ProcessState()
+    shell = CaptureShell(path=tmp_path)
+    shell.run(f"import os, torch; os.chdir({str(tmp_path)!r}); os.environ['GRADAUG_NB_PROBE'] = '1'; "
+              f"torch.set_num_threads({threads + 1})")
+    assert shell.exc is None and sys.modules['__main__'] is not main   # IPython's user module, no __spec__
+    state.restore()
+    assert sys.modules['__main__'] is main
+    assert os.getcwd() == state.cwd and 'GRADAUG_NB_PROBE' not in os.environ and torch.get_num_threads() == threads

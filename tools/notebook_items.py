@@ -6,12 +6,13 @@ nbval starts a Jupyter kernel per notebook: a new interpreter that imports torch
 checks: every cell runs without an exception, cells marked `# NBVAL_SKIP` are skipped, and a cell marked
 `# NBVAL_CHECK_OUTPUT` must print (and show) the text stored in the notebook. Each notebook gets a fresh namespace,
 runs from its own folder, and leaves the process as it found it: working directory, `sys.path`, environment
-variables, warning filters, signal handlers, torch's threads and defaults, matplotlib's settings and figures.
+variables, `__main__`, `sys.argv`, builtins, warning filters, signal handlers, torch's threads and defaults,
+matplotlib's settings and figures.
 
 Loaded by the repository's conftest.py, for every `.ipynb` file pytest is given (`make test` gives it _nbtest/, a copy
 of nbs/, so that nbs/ stays clean).
 """
-import copy, gc, os, signal, sys, traceback, warnings
+import builtins, copy, gc, os, signal, sys, traceback, warnings
 from pathlib import Path
 import pytest
 
@@ -30,6 +31,7 @@ class ProcessState:
     def __init__(self):
         import torch, matplotlib
         self.cwd, self.path, self.environ = os.getcwd(), list(sys.path), dict(os.environ)
+        self.main, self.argv, self.builtins = sys.modules.get('__main__'), list(sys.argv), dict(vars(builtins))
         self.filters, self.showwarning = list(warnings.filters), warnings.showwarning
         self.hooks = (sys.displayhook, sys.excepthook)
         self.handlers = {s: signal.getsignal(s) for s in self.SIGNALS}
@@ -41,6 +43,11 @@ class ProcessState:
         import torch, matplotlib, matplotlib.pyplot as plt
         os.chdir(self.cwd)
         sys.path[:] = self.path
+        # IPython makes its user module __main__; multiprocessing's spawn (DDP tests) needs the real one's __spec__
+        if self.main is not None: sys.modules['__main__'] = self.main
+        sys.argv[:] = self.argv
+        for name in set(vars(builtins)) - set(self.builtins): delattr(builtins, name)
+        for name, value in self.builtins.items(): setattr(builtins, name, value)
         os.environ.clear(); os.environ.update(self.environ)
         warnings.filters[:] = self.filters; warnings.showwarning = self.showwarning
         sys.displayhook, sys.excepthook = self.hooks
