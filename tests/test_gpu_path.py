@@ -9,7 +9,7 @@ from gradaug.config import TrainConfig
 from gradaug.loaders import get_loaders, seeded_loader, whole_test_set
 from gradaug.runtime import Runtime, apply_runtime, seed_everything, select_runtime
 from gradaug.train import Trainer
-from quick_runs import no_plots
+from quick_runs import close_workers, no_plots
 
 SMALL = dict(epochs=2, n=2, low_labels=300, batch_size=50, progress=False, seed=1, threads=1, device='cpu')
 
@@ -40,6 +40,7 @@ def test_workers_keep_the_order_and_persist():
     assert loader.persistent_workers and loader.num_workers == 2
     first = iter(loader); list(first)
     assert iter(loader) is first                                          # the same workers serve the next epoch
+    close_workers(loader)
 
 def test_workers_resume_mid_epoch_order_exact_augmentation_not():
     "What differs after a resume with workers: the augmentation draws, not the samples or their order."
@@ -57,6 +58,7 @@ def test_trainer_with_workers_resumes_exactly_without_augmentation(tmp_path, no_
     assert a.runtime.workers == 2 and a.train_loader.persistent_workers
     b = trainer(tmp_path/'cut', **short); b.fit(max_steps=4)
     c = trainer(tmp_path/'cut', resume=str(tmp_path/'cut'), **short); c.fit()   # cut mid-epoch 2, resumed
+    close_workers(*(t.train_loader for t in (a, b, c)), *(t.test_loader for t in (a, b, c)))
     assert same_weights(a.model, c.model)
     assert [h['train_loss'] for h in a.history] == [h['train_loss'] for h in c.history]
 

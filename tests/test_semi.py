@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest, yaml
 from gradaug.config import load_config, config_dict
 from conftest import ROOT
-from quick_runs import make_epochs_quick, no_plots, quick_epochs
+from quick_runs import close_workers, make_epochs_quick, no_plots, quick_epochs
 
 CONFIGS = ROOT/'gradaug'/'configs'
 SEMI = ['digits_semi', *(f'cifar10_wrn28_2_{k}labels_gradaug_semi' for k in (250, 1000, 4000)),
@@ -115,4 +115,6 @@ def test_unlabelled_stream_resumes_exactly_with_workers(tmp_path, quick_epochs):
     rest = recording(resumed)
     resumed.fit()
     assert len(drawn) == 6 and (len(first), len(rest)) == (4, 2)
+    close_workers(*(loader for t in (straight, cut, resumed)
+                    for loader in (t.train_loader, t.test_loader, t.unlabelled_loader)))
     for a, b in zip(drawn, first + rest): assert torch.equal(a, b)
