@@ -271,20 +271,25 @@ def _phases_3_to_5(model:nn.Module, x:torch.Tensor, full_out, kept:list):
     else: _phase_5(model, x, full_out)
 
 # %% ../nbs/00_slim.ipynb #c6a1d2e3
-def _keep_whole(model:nn.Module, x:torch.Tensor)->bool:
-    "Make the shrinking producers whose channels are split or interleaved keep full outputs; whether there were any."
+def _keep_whole(model:nn.Module, x:torch.Tensor)->int:
+    "Make the shrinking producers whose channels are split or interleaved keep full outputs; how many there were."
     for m in slim_layers(model): m.in_map, m.slim_in = None, None   # a plain full-width forward for the trace
     sources = rearranged_feeders(model, x)
     for m in sources: m.slim_out = False
-    return bool(sources)
+    return len(sources)
 
 # %% ../nbs/00_slim.ipynb #c6a1d2e4
-def _settle(model:nn.Module, x:torch.Tensor, full_out, kept:list):
+def _settle(model:nn.Module, x:torch.Tensor, full_out, kept:list)->int: # how many layers phase 6 kept whole
     "Phases 3 to 5; after a failure, again with the split and shuffled channels at full width, while that finds any."
+    whole = 0
     while True:
-        try: return _phases_3_to_5(model, x, full_out, kept)
+        try:
+            _phases_3_to_5(model, x, full_out, kept)
+            return whole
         except ValueError as refusal:
-            if '`keep_full=`' in str(refusal) or not _keep_whole(model, x): raise
+            found = 0 if '`keep_full=`' in str(refusal) else _keep_whole(model, x)
+            if not found: raise
+            whole += found
 
 # %% ../nbs/00_slim.ipynb #87ac7cdb
 def _keep_full_layers(model:nn.Module, keep_full)->list:
@@ -325,8 +330,8 @@ def slim(model:nn.Module, # a CNN or transformer: nn.Conv2d, BN, LayerNorm and n
         kept = [classifier] if keep_full is None else _keep_full_layers(model, keep_full)
         for m in kept: m.slim_out = False
         if opaque: _freeze_for(model, x, opaque)
-        _settle(model, x, full_out, kept)
-        if not any(is_producer(m) and m.slim_out for m in slim_layers(model)):
+        kept_whole = _settle(model, x, full_out, kept)
+        if kept_whole and not any(is_producer(m) and m.slim_out for m in slim_layers(model)):
             raise ValueError(f"slim(): cannot slim {type(model).__name__}: nothing is left to slim. Every conv and "
                              f"linear layer feeds channels that are split or shuffled before they are used, so all "
                              f"of them keep full width; use another model.")
