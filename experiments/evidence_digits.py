@@ -83,6 +83,11 @@ def accuracy(model, x, y)->float:
     model.train()
     return 100 * correct / len(y)
 
+def warmup_cosine(total:int, warmup:int):
+    "The lr factor of step i of `total`: a linear warmup over the first `warmup` steps, then cosine decay to zero."
+    def factor(i): return (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (total - warmup)))
+    return factor
+
 def train_one(labels:int, steps:int, recipe:str, seed:int, lr:float, weight_decay:float)->dict:
     "Train one run on this process's threads; its top-1 (%) on the test, validation and (unshifted) labelled digits."
     import torch
@@ -105,8 +110,7 @@ def train_one(labels:int, steps:int, recipe:str, seed:int, lr:float, weight_deca
                                 weight_decay=weight_decay)
     total = train_steps(recipe, steps)
     warmup = max(1, round(DESIGN['warmup'] * total))
-    def lr_factor(i): return (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (total - warmup)))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
     for idx in batches(len(y_lab), total, DESIGN['batch_size'], order_gen):
         optimizer.zero_grad(set_to_none=True)
         gradaug.step(shifted(x_lab[idx], order_gen), y_lab[idx], F.cross_entropy)

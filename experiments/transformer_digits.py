@@ -14,7 +14,7 @@ an interrupted sweep continues); two runs at a time, one CPU thread each:
 
 The data pipeline (splits, the 2-pixel shifts, batches, accuracy, the resumable sweep) is evidence_digits.py's.
 """
-import argparse, math, multiprocessing as mp, platform, sys, time
+import argparse, multiprocessing as mp, platform, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # evidence_digits.py, beside this file
 import evidence_digits as evidence
@@ -67,8 +67,7 @@ def train_one(arch:str, recipe:str, seed:int)->dict:
                       transform=RandomScale(sizes, generator=gradaug_gen) if len(sizes) > 1 else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=DESIGN['lr'], weight_decay=DESIGN['weight_decay'])
     total, warmup = DESIGN['steps'], max(1, round(DESIGN['warmup'] * DESIGN['steps']))
-    def lr_factor(i): return (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (total - warmup)))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, evidence.warmup_cosine(total, warmup))
     for idx in evidence.batches(len(y_lab), total, DESIGN['batch_size'], order_gen):
         optimizer.zero_grad(set_to_none=True)
         gradaug.step(rgb(evidence.shifted(x_lab[idx], order_gen)), y_lab[idx], F.cross_entropy)

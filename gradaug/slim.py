@@ -261,7 +261,7 @@ def _phase_5(model:nn.Module, x:torch.Tensor, full_out, refusal:Optional[ValueEr
 
 # %% ../nbs/00_slim.ipynb #c6a1d2e2
 def _phases_3_to_5(model:nn.Module, x:torch.Tensor, full_out, kept:list):
-    "Learn which inputs shrink, verify the counts, trace: a `ValueError` (with the `layer` at fault, if known) if not."
+    "Phases 3 to 5: learn which inputs shrink, verify the counts, trace; a `ValueError` (a refusal) if they fail."
     try:
         _learn_inputs(model, x, full_out, kept)
         _verify_inputs(model, x)

@@ -1,7 +1,7 @@
 """`slim` on the torchvision models the library promises to support: exact at width 1.0, `extract` matches at smaller
 widths; the families slimmed along traced channel dependencies (concatenation, flatten, shuffle and split) match
-their masked-channel reference; LayerNorm nets (ConvNeXt) and transformers (ViT, MLP hidden width only) match their definition; and a sweep
-of the whole classification zoo (`python tests/test_slim_torchvision.py` prints its counts)."""
+their masked-channel reference; LayerNorm nets (ConvNeXt) and transformers (ViT, MLP hidden width only) match their
+definition; and a sweep of the whole classification zoo (`python tests/test_slim_torchvision.py` prints its counts)."""
 import copy, os, subprocess, sys, pytest, torch, torchvision
 from gradaug.slim import slim, width, extract, slim_layers, active_out_channels
 from gradaug.slimmable import kept_inputs
