@@ -1,9 +1,9 @@
-"""Helpers shared by the tests that run gradaug's commands.
+"""Helpers shared by the tests that run gradaug's commands, and `two_ranks` for the tests of two gloo processes.
 
 `cli` runs a command in the test's own process, through the same argument parser its console script uses: fast, and
 enough for everything but signals and process-level behaviour. `run_cli` and `start_cli` run the real console script
 in a subprocess, for those."""
-import importlib, subprocess, sys
+import importlib, socket, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from fastcore.script import anno_parser
@@ -68,3 +68,17 @@ def short_error(r, expected:str, prog:str=None):
     assert r.returncode == 1, (r.stdout, r.stderr)
     if prog is not None: assert r.stderr.startswith(f'{prog}: error: '), r.stderr
     assert expected in r.stderr and 'Traceback' not in r.stderr and len(r.stderr.splitlines()) <= 4, r.stderr
+
+def free_port()->int:
+    "A TCP port on 127.0.0.1 that nothing listens on now."
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+def two_ranks(worker, *args):
+    """Run `worker(rank, 2, port, *args)` in 2 processes forked from this one, and wait for both (a failure in either
+    raises here). Forked, not spawned: a spawned process is a new interpreter that imports torch, torchvision and
+    gradaug again (5-8 s of CPU each); a forked one starts with this process's modules. Each worker sets its own
+    threads and seeds, joins the gloo group on `port`, and ends with `os._exit(0)`."""
+    torch.multiprocessing.start_processes(worker, args=(2, free_port(), *args), nprocs=2, join=True,
+                                          start_method='fork')

@@ -1,9 +1,10 @@
 "GradAug under DistributedDataParallel (2 CPU processes, gloo): one all-reduce per step gives the averaged GradAug gradient."
-import os, socket, tempfile
-import torch, torch.distributed as dist, torch.multiprocessing as mp
+import os, tempfile
+import torch, torch.distributed as dist
 from torch import nn
 from gradaug.core import GradAug
 from gradaug.slim import slim
+from conftest import two_ranks
 
 WIDTHS = [0.9, 0.7]
 
@@ -15,9 +16,6 @@ def make_model():
 def data():
     g = torch.Generator().manual_seed(1)
     return torch.randn(8, 3, 12, 12, generator=g, dtype=torch.float64), torch.randint(0, 5, (8,), generator=g)
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def reducer_no_sync_step(rank):
     "One GradAug step through DDP's reducer with `no_sync` (the caller's path): gradients and no_sync calls."
@@ -31,7 +29,7 @@ def reducer_no_sync_step(rank):
     return {'grads': [p.grad for p in ddp.module.parameters()], 'no_sync_calls': len(calls)}
 
 def test_ddp_matches_averaged_single_process(two_rank_results):
-    got = [results['reducer'] for results in two_rank_results]     # from the one 2-process spawn below
+    got = [results['reducer'] for results in two_rank_results]     # from the one 2-process launch below
     x, y = data()
     expected = []
     for r in range(2):
@@ -100,9 +98,9 @@ KINDS = ['width', 'depth', 'frozen']
 @pytest.fixture(scope='module')
 def two_rank_results():
     """Each rank's all-reduce counts, first-step gradients and final weights, for every kind of sub-network, and its
-    gradients from one step through DDP's reducer with no_sync: one 2-process spawn serves every test in this file."""
+    gradients from one step through DDP's reducer with no_sync: one 2-process launch serves every test in this file."""
     with tempfile.TemporaryDirectory() as d:
-        mp.spawn(allreduce_worker, args=(2, free_port(), d), nprocs=2, join=True)
+        two_ranks(allreduce_worker, d)
         return [torch.load(f'{d}/rank{r}.pt') for r in range(2)]
 
 @pytest.mark.parametrize('kind', ['width', 'depth', 'frozen'])

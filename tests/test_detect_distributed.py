@@ -5,18 +5,17 @@ uninterrupted run and then one whose rank 1 dies once, restarted by torchrun: bo
 alone reports, the restarted run resumes from its checkpoint and ends with the uninterrupted run's weights, and the
 mAP each run reports (every rank evaluated its shard of the test set) equals one process's evaluation of its
 checkpoint on the whole test set (an untrained detector's mAP is 0 at this size, so a second test checks the
-distributed evaluation with 2 spawned gloo processes on imperfect predictions, mAP between 0 and 1)."""
+distributed evaluation with 2 forked gloo processes on imperfect predictions, mAP between 0 and 1)."""
 import os, tempfile
 import pytest, torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 from gradaug.detect import detection_datasets, load_detector
 from gradaug.detection_data import IOU_TYPES, DigitCanvases, detection_loader, evaluate_detection
 from gradaug.loaders import Shard
 from gradaug.distributed import gather_objects
 from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
-from test_detection import free_port
+from conftest import two_ranks
 
 # 1 epoch of 2 global steps (2 x 2 canvases), a checkpoint after every step, lr x 2; rank 1 dies in step 2, mid-epoch
 # (one epoch: one evaluation per run; the restart still resumes mid-epoch, from the checkpoint of step 1).
@@ -99,7 +98,7 @@ def eval_worker(rank, world, port, out_dir):
 
 def test_distributed_evaluation_equals_one_process():
     with tempfile.TemporaryDirectory() as d:
-        mp.spawn(eval_worker, args=(2, free_port(), d), nprocs=2, join=True)
+        two_ranks(eval_worker, d)
         got = [torch.load(f'{d}/rank{r}.pt') for r in range(2)]
     canvases = DigitCanvases('test', CANVASES, seed=0)
     one = evaluate_detection(Imperfect(canvases), detection_loader(canvases, 2, shuffle=False), IOU_TYPES)

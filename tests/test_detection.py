@@ -1,12 +1,13 @@
 """The detection GradAug step on torchvision's Faster and Mask R-CNN (untrained, small images, CPU): a few training
 iterations, the BN rule, the transform's size after an error, width-1 equality of the paper's detector, mixed
 precision, and DDP (2 CPU processes, gloo): one all-reduce per step gives the averaged gradient."""
-import copy, os, socket, tempfile
+import copy, os, tempfile
 from unittest import mock
 import pytest
-import torch, torch.distributed as dist, torch.multiprocessing as mp
+import torch, torch.distributed as dist
 from gradaug.detection import build_detector, slim_detector, DetectionGradAug
 from gradaug.slim import slim_layers
+from conftest import two_ranks
 
 SMALL = dict(min_size=64, max_size=96, rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
              rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=50, rpn_batch_size_per_image=32,
@@ -110,9 +111,6 @@ def test_mixed_precision_with_grad_scaler():
 
 # ---- DDP: the detector's gradients averaged over 2 ranks with one all-reduce per step ----
 
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
 def make_detector():
     torch.manual_seed(0)
     return build_detector('fasterrcnn_resnet18_fpn', trainable_layers=3, **SMALL)
@@ -138,7 +136,7 @@ def ddp_worker(rank, world, port, out_dir):
 
 def test_ddp_one_allreduce_and_averaged_gradients():
     with tempfile.TemporaryDirectory() as d:
-        mp.spawn(ddp_worker, args=(2, free_port(), d), nprocs=2, join=True)
+        two_ranks(ddp_worker, d)
         got = [torch.load(f'{d}/rank{r}.pt') for r in range(2)]
     torch.set_num_threads(1)
     expected = []

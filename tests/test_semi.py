@@ -52,11 +52,12 @@ def test_offline_semi_run_without_data_is_a_short_error(cli, tmp_path):
     assert not (tmp_path/'none').exists() or not any((tmp_path/'none').iterdir())
 
 # ---------------------------------------------------------------- the unlabelled stream: ranks and resuming
-import os, socket
-import torch, torch.distributed as dist, torch.multiprocessing as mp
+import os
+import torch, torch.distributed as dist
 from gradaug.config import TrainConfig
 from gradaug.runtime import seed_everything
 from gradaug.train import Trainer
+from conftest import two_ranks
 
 TINY_SEMI = dict(semi=True, low_labels=300, n=2, epochs=2, steps_per_epoch=3, batch_size=10, progress=False,
                  threads=1, device='cpu', seed=1)
@@ -86,10 +87,7 @@ def semi_rank_worker(rank:int, world:int, port:int, out:str):
 
 def test_ranks_draw_different_unlabelled_images(tmp_path):
     "Under 2 gloo processes each rank draws its own unlabelled images (before: both drew the same batches)."
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    mp.spawn(semi_rank_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    two_ranks(semi_rank_worker, str(tmp_path))
     ranks = [torch.load(tmp_path/f'rank{r}.pt') for r in range(2)]
     assert [len(r['drawn']) for r in ranks] == [6, 6] and ranks[0]['drawn'][0].shape == (10, 1, 28, 28)
     images = [{bytes(x.numpy()) for batch in r['drawn'] for x in batch} for r in ranks]
