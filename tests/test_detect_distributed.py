@@ -1,7 +1,7 @@
 """gradaug-detect under torchrun: 2 CPU processes (gloo), a tiny Faster R-CNN R18-FPN on the digit canvases.
 
-One torchrun launch (--max-restarts=1) of tests/torchrun_worker.py with GRADAUG_TEST_MODULE=gradaug.detect runs one
-uninterrupted run and then one whose rank 1 dies once, restarted by torchrun: both finish, the ranks agree, rank 0
+One launch of torchrun's elastic agent (max_restarts=1; `launch` in tests/torchrun_worker.py, module gradaug.detect)
+runs one uninterrupted run and then one whose rank 1 dies once, restarted by the agent: both finish, the ranks agree, rank 0
 alone reports, the restarted run resumes from its checkpoint and ends with the uninterrupted run's weights, and the
 mAP each run reports (every rank evaluated its shard of the test set) equals one process's evaluation of its
 checkpoint on the whole test set (an untrained detector's mAP is 0 at this size, so a second test checks the
@@ -14,7 +14,8 @@ from gradaug.detect import detection_datasets, load_detector
 from gradaug.detection_data import IOU_TYPES, DigitCanvases, detection_loader, evaluate_detection
 from gradaug.loaders import Shard
 from gradaug.distributed import gather_objects
-from test_distributed import dumps, torchrun    # the torchrun harness of gradaug-train's test, on gradaug.detect
+from test_distributed import dumps              # the torchrun harness of gradaug-train's test, on gradaug.detect
+from torchrun_worker import launch
 from conftest import two_ranks
 
 # 1 epoch of 2 global steps (2 x 2 canvases), a checkpoint after every step, lr x 2; rank 1 dies in step 2, mid-epoch
@@ -30,8 +31,7 @@ DIE_AT = 1
 def runs(tmp_path_factory):
     "The folder and the completed torchrun launch that ran the uninterrupted run and the restarted one."
     tmp = tmp_path_factory.mktemp('torchrun_detect')
-    return tmp, torchrun(tmp, '--max-restarts=1', die_at=DIE_AT, module='gradaug.detect', settings=SETTINGS,
-                         timeout=600)
+    return tmp, launch(tmp, SETTINGS, die_at=DIE_AT, module='gradaug.detect', max_restarts=1)
 
 def test_two_processes_train_one_run_and_agree(runs):
     tmp, launch = runs

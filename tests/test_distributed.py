@@ -1,39 +1,28 @@
 """gradaug-train under torchrun: 2 CPU processes (gloo) on the digits.
 
-One torchrun launch (--max-restarts=1) runs one uninterrupted run and then one whose rank 1 dies once, restarted by
-torchrun (see tests/torchrun_worker.py): both finish, the ranks agree, the restarted run ends with the same weights,
-the reported accuracy is that of one process evaluating the same weights, and resuming with another number of
-processes is refused. (One launch instead of two: each torchrun start costs 10-20 s of imports on 2 cores.)"""
-import os, subprocess, sys
+One launch of torchrun's elastic agent (max_restarts=1; `launch` in tests/torchrun_worker.py: the agent in this
+process, the ranks forked from it) runs one uninterrupted run and then one whose rank 1 dies once, restarted by the
+agent: both finish, the ranks agree, the restarted run ends with the same weights, the reported accuracy is that of one
+process evaluating the same weights, and resuming with another number of processes is refused. (One launch for every
+check: each attempt of a launch is a rendezvous and a start of every rank.)"""
 from pathlib import Path
 import pytest, torch
 from gradaug.checkpoint import load_model
 from gradaug.loaders import get_test_loader
 from gradaug.metrics import evaluate
+from torchrun_worker import launch
 
-ROOT = Path(__file__).resolve().parents[1]
 # 2 epochs of 6 global steps (2 x 8 images), a checkpoint every 4 steps; rank 1 dies before step 11 (epoch 2)
 SETTINGS = ['epochs=2', 'steps_per_epoch=6', 'batch_size=8', 'n=2', 'progress=false', 'threads=1',
             'checkpoint_every=4', 'eval_batch_size=500']
 DIE_AT = 10
 
-def torchrun(tmp:Path, *extra, die_at:int=None, module:str='gradaug', settings:list=SETTINGS,
-             timeout:int=300)->subprocess.CompletedProcess:
-    "Run the worker (runs `straight`, then `restarted`) under torchrun with 2 processes, from `tmp`; dumps in tmp/dumps."
-    dumps = tmp/'dumps'
-    dumps.mkdir()
-    env = {**os.environ, 'PYTHONPATH': f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", 'OMP_NUM_THREADS': '1',
-           'GRADAUG_TEST_DUMP': str(dumps), 'GRADAUG_TEST_DIE_AT': str(-1 if die_at is None else die_at),
-           'GRADAUG_TEST_MODULE': module}   # the command the worker runs: gradaug (gradaug-train), or gradaug.detect
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', *extra,
-           str(ROOT/'tests'/'torchrun_worker.py'), *settings]
-    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     "The folder and the completed torchrun launch that ran the uninterrupted run and the restarted one."
     tmp = tmp_path_factory.mktemp('torchrun')
-    return tmp, torchrun(tmp, '--max-restarts=1', die_at=DIE_AT)
+    return tmp, launch(tmp, SETTINGS, die_at=DIE_AT, max_restarts=1)
 
 def dumps(tmp:Path, name:str, attempt:int)->list:
     return [torch.load(tmp/'dumps'/f'{name}-rank{r}-attempt{attempt}.pt') for r in range(2)]
