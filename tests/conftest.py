@@ -1,9 +1,10 @@
 """Helpers shared by the tests that run gradaug's commands, and `two_ranks` for the tests of two gloo processes.
 
 `cli` runs a command in the test's own process, through the same argument parser its console script uses: fast, and
-enough for everything but signals and process-level behaviour. `run_cli` and `start_cli` run the real console script
-in a subprocess, for those."""
-import importlib, socket, subprocess, sys
+enough for everything but signals and process-level behaviour. `start_cli` runs it in a process of its own, forked
+from the test's, for signals, locks and kills; `run_cli` runs the real console script in a new interpreter, for what
+only that shows (the installed script itself, a fresh process's output)."""
+import configparser, importlib, io, os, signal, socket, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
 import pytest, torch
 from fastcore.script import anno_parser
@@ -14,6 +15,14 @@ COMMANDS = {'gradaug-train': ('gradaug.cli', 'train_main'), 'gradaug-eval': ('gr
             'gradaug-robustness': ('gradaug.robustness', 'robustness_main'),
             'gradaug-cam': ('gradaug.cam', 'cam_main'),
             'gradaug-detect': ('gradaug.detect', 'detect_main')}
+
+def console_script(name:str):
+    "The function the console script `name` calls (settings.ini's `console_scripts`, as the installed script has it)."
+    settings = configparser.ConfigParser(delimiters=['='])
+    settings.read(ROOT/'settings.ini')
+    scripts = dict(s.split('=') for s in settings['DEFAULT']['console_scripts'].split())
+    module, function = scripts[name].split(':')
+    return getattr(importlib.import_module(module), function)
 
 def command(name:str)->list:
     "How to run the console script `name` (a key of `COMMANDS`) of the current environment."
@@ -26,10 +35,72 @@ def run_cli(*args, cwd, prog='gradaug-train', timeout=180):
     return subprocess.run(command(prog) + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 
-def start_cli(*args, cwd, prog='gradaug-train'):
-    "Start a command in the background; the Popen with text pipes."
-    return subprocess.Popen(command(prog) + [str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+class ForkedCommand:
+    """A command running in a child forked from this process, as its console script runs it (`sys.exit(main())`
+    with `console_script`'s function, `argv`, from `cwd`, Python's default signal handlers), its stdout and stderr in
+    files of its own; the part of `subprocess.Popen` the tests use. Forked, not a new interpreter: the child starts
+    with this process's imports (a new interpreter imports torch, torchvision and gradaug again, about 7 s of CPU),
+    and it is still a process of its own for signals, kills and file locks."""
+    def __init__(self, args:list, cwd, prog:str):
+        main = console_script(prog)
+        self.args, self.returncode = [prog, *map(str, args)], None
+        self.files = [tempfile.TemporaryFile(mode='w+') for _ in range(2)]
+        self.pid = os.fork()
+        if self.pid == 0: self._child(main, cwd)
+
+    def _child(self, main, cwd):
+        "In the child: run `main` as the console script would, then end the process (no pytest teardown)."
+        code = 1
+        try:
+            for fd, file in zip((1, 2), self.files): os.dup2(file.fileno(), fd)
+            sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(fd, 'w', closefd=False), line_buffering=True)
+                                      for fd in (1, 2))
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.chdir(cwd)
+            sys.argv = self.args
+            try: code = main()
+            except SystemExit as e: code = e.code
+            if code is None: code = 0
+            elif not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
+        except BaseException: traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid: self.returncode = os.waitstatus_to_exitcode(status)   # -N: killed by signal N, as Popen's
+        return self.returncode
+
+    def wait(self, timeout:float=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, signum:int):
+        if self.poll() is None: os.kill(self.pid, signum)
+
+    def communicate(self, timeout:float=None)->tuple:
+        "(stdout, stderr) once the child has ended."
+        self.wait(timeout)
+        texts = []
+        for file in self.files:
+            file.seek(0)
+            texts.append(file.read())
+            file.close()
+        return tuple(texts)
+
+def start_cli(*args, cwd, prog='gradaug-train')->ForkedCommand:
+    "Start a command in the background, in a forked child (`ForkedCommand`)."
+    return ForkedCommand(args, cwd, prog)
 
 @pytest.fixture(autouse=True)
 def fresh_process_runtime():

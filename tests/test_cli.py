@@ -4,7 +4,7 @@ messages instead of tracebacks, Ctrl-C that saves and says how to continue, warn
 Most tests run the commands in this process (the `cli` fixture, through the console scripts' own argument parser);
 the ones about processes (a real traceback-free stderr, a second process on a locked folder, a real Ctrl-C) start
 the installed console script."""
-import json, signal, subprocess, sys, time
+import json, signal, time
 from pathlib import Path
 import pytest, torch, yaml
 from gradaug.config import ConfigError
@@ -25,7 +25,8 @@ def tiny_config(folder:Path, **changes)->Path:
 def wait_for(path:Path, proc, seconds=120):
     deadline = time.time() + seconds
     while not path.exists() and proc.poll() is None and time.time() < deadline: time.sleep(0.02)
-    assert path.exists(), f"{path} never appeared; the command ended with {proc.poll()}: {proc.stderr.read()}"
+    ended = proc.poll() is not None
+    assert path.exists(), f"{path} never appeared; the command: {proc.communicate()[1] if ended else 'still running'}"
 
 def same_weights(a:Path, b:Path):
     wa, wb = load_checkpoint(a/'checkpoint.pt')['model'], load_checkpoint(b/'checkpoint.pt')['model']

@@ -4,7 +4,7 @@ continues exactly, short errors for bad input, and a short overfit that shows th
 Every run is tiny (Faster or Mask R-CNN R18-FPN on 64-pixel digit canvases, a few steps, one thread), so the file
 takes about a minute and a half on a 2-core CPU. One uninterrupted run (`whole`, a module fixture) serves the resume
 check as its reference and the bad-input checks as an existing run folder."""
-import contextlib, io, signal, subprocess, sys, time
+import contextlib, io, signal, subprocess, time
 from pathlib import Path
 import pytest, torch, yaml
 from fastcore.script import anno_parser
@@ -13,7 +13,7 @@ from gradaug.config import load_config
 from gradaug.detect import DetectConfig, DetectTrainer, detect_main
 from gradaug.detection_data import detection_loader
 from gradaug.runtime import seed_everything
-from conftest import short_error
+from conftest import short_error, start_cli
 
 TINY = dict(arch='fasterrcnn_resnet18_fpn', train_images=4, test_images=2, canvas=64, min_size=64, max_size=64,
             batch_size=2, eval_batch_size=2, epochs=2, proposals=50, rois_per_image=16, n=1, lr=0.005,
@@ -89,13 +89,13 @@ def test_listing_and_print_config(cli):
 # ---------------------------------------------------------------- resume after a real interruption
 
 def test_sigterm_then_resume_continues_exactly(whole, tmp_path, cli):
-    """A real process (`python -m gradaug.detect`, the console script's function) stopped by SIGTERM after its first
-    checkpoint, then resumed: it ends with the weights and the box mAPs of the uninterrupted run of the same config."""
+    """A process of its own (`start_cli`: forked, running the console script's function) stopped by SIGTERM after its
+    first checkpoint, then resumed: it ends with the weights and the box mAPs of the uninterrupted run of the same
+    config."""
     config, reference, run = whole
     assert run.returncode == 0, run.stderr
     cut = tmp_path/'cut'
-    proc = subprocess.Popen([sys.executable, '-m', 'gradaug.detect', '--config', str(config), f'out={cut}'],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_cli('--config', config, f'out={cut}', cwd=tmp_path, prog='gradaug-detect')
     for _ in range(6000):                                           # until the first checkpoint is written
         if (cut/'checkpoint.pt').exists() or proc.poll() is not None: break
         time.sleep(0.05)

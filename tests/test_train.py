@@ -1,12 +1,12 @@
 "Tests of `gradaug.train`: the paper configs, the command line, kill-and-resume exactness, NaN handling."
-import os, signal, subprocess, sys, time
+import signal, time
 from pathlib import Path
 import pytest, torch, yaml
 from torch import nn
 from gradaug.config import TrainConfig, ConfigError, load_config, config_dict
 from gradaug.train import Trainer, NonFiniteLossError
 from gradaug.checkpoint import load_checkpoint
-from conftest import ROOT, command
+from conftest import ROOT, start_cli
 from quick_runs import quick_epochs
 
 CONFIGS = sorted((ROOT/'gradaug'/'configs').glob('*.yaml'))
@@ -109,10 +109,9 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path, cli, quick_epochs
     straight = cli('--config', cfg, f'out={tmp_path/"straight"}')
     assert straight.returncode == 0, straight.stderr
     assert 'final test top-1' in straight.stdout and 'checkpoint.pt' in straight.stdout
-    # the same run in a process of its own, killed with SIGKILL right after its first step checkpoint (step 3 of 10)
+    # the same run in a (forked) process of its own, killed with SIGKILL right after its first step checkpoint (step 3 of 10)
     run = tmp_path/'killed'
-    p = subprocess.Popen(command('gradaug-train') + ['--config', str(cfg), f'out={run}'], cwd=tmp_path,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = start_cli('--config', cfg, f'out={run}', cwd=tmp_path)
     deadline = time.time() + 90
     while not (run/'checkpoint.pt').exists() and p.poll() is None and time.time() < deadline: time.sleep(0.01)
     p.send_signal(signal.SIGKILL); p.wait()
