@@ -1,9 +1,9 @@
 """gradaug-detect under torchrun: 2 CPU processes (gloo), a tiny Faster R-CNN R18-FPN on the digit canvases.
 
 One launch of torchrun's elastic agent (max_restarts=1; `launch` in tests/torchrun_worker.py, module gradaug.detect)
-runs one uninterrupted run and then one whose rank 1 dies once, restarted by the agent: both finish, the ranks agree, rank 0
-alone reports, the restarted run resumes from its checkpoint and ends with the uninterrupted run's weights, and the
-mAP each run reports (every rank evaluated its shard of the test set) equals one process's evaluation of its
+runs one uninterrupted run and then one whose rank 1 dies once, restarted by the agent: both finish, the ranks agree,
+rank 0 alone reports, the restarted run resumes from its checkpoint and ends with the uninterrupted run's weights, and
+the mAP each run reports (every rank evaluated its shard of the test set) equals one process's evaluation of its
 checkpoint on the whole test set (an untrained detector's mAP is 0 at this size, so a second test checks the
 distributed evaluation with 2 forked gloo processes on imperfect predictions, mAP between 0 and 1)."""
 import os, tempfile

@@ -109,7 +109,8 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(tmp_path, cli, quick_epochs
     straight = cli('--config', cfg, f'out={tmp_path/"straight"}')
     assert straight.returncode == 0, straight.stderr
     assert 'final test top-1' in straight.stdout and 'checkpoint.pt' in straight.stdout
-    # the same run in a (forked) process of its own, killed with SIGKILL right after its first step checkpoint (step 3 of 10)
+    # the same run in a (forked) process of its own, killed with SIGKILL right after its first step checkpoint
+    # (step 3 of 10)
     run = tmp_path/'killed'
     p = start_cli('--config', cfg, f'out={run}', cwd=tmp_path)
     deadline = time.time() + 90
