@@ -1,10 +1,12 @@
 """The docs: processed as nbdev does for the site, checked (links, show_doc coverage, errors, signatures, sidebar,
 stored outputs the prose quotes, private calls on show, the index's links), and previewed in a real browser.
 `tools/docs.py` does the work; these tests run it and show that its checks bite."""
-import functools, http.server, importlib.util, json, os, posixpath, re, shutil, subprocess, sys, threading
+import functools, http.server, importlib.metadata, importlib.util, json, os, posixpath, re, shutil, subprocess, sys
+import threading
 from pathlib import Path
 
 import pytest
+from tools.notebook_items import ProcessState
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in (shutil.which('chromium'), shutil.which('chromium-browser'), shutil.which('google-chrome'))
@@ -29,16 +31,23 @@ def _tree_state()->tuple:
     return status.stdout, listing, mtimes
 
 
-def _installed()->str:
-    return subprocess.run([sys.executable, '-m', 'pip', 'freeze'], capture_output=True, text=True).stdout
+def _installed()->list:
+    "Every installed distribution and its version (what `pip freeze` lists), read in this process."
+    return sorted((d.metadata['Name'], d.version) for d in importlib.metadata.distributions())
 
 
-def test_docs_check_passes_installs_nothing_and_leaves_the_tree_unchanged():
+def test_docs_check_passes_installs_nothing_and_leaves_the_tree_unchanged(capsys):
+    """`tools/docs.py check`, run in this process as its `main` (what the command does, without a new interpreter that
+    imports torch, nbdev and every page's modules again), with the process put back afterwards as after a notebook."""
     before, packages = _tree_state(), _installed()
-    env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}     # bytecode caches are Python's, not the check's
-    r = subprocess.run([sys.executable, 'tools/docs.py', 'check'], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert 'no problems' in r.stdout
+    state = ProcessState()                  # nbdev runs the pages' code in a shell of this process, as the notebooks do
+    try:
+        os.chdir(ROOT)
+        code = docs.main(['check'])
+    finally: state.restore()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert 'no problems' in out
     assert _tree_state() == before
     assert _installed() == packages
 
