@@ -77,37 +77,45 @@ def test_active_out_channels_match_outputs(pair):
     assert len(pairs) > 15
     assert [(n, got) for n, got, _ in pairs] == [(n, want) for n, _, want in pairs]
 
-def _fresh_python(code, *args):
-    "Run `code` in a new interpreter (torch warns about the gradient layout once per process); return its stdout."
-    run = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    return run.stdout.strip()
-
-# torchvision's own import adds a filter (sympy's); gradaug.slim, which imports it, must add none of its own: each
-# probe's fresh interpreter checks that first (one interpreter start less than a test of its own)
+# torch warns about the gradient layout once per process, so each mode needs a process in which no backward has run
+# yet: one new interpreter imports torch, torchvision and gradaug.slim (and checks that gradaug.slim, whose import
+# adds torchvision's filter (sympy's), adds none of its own), then forks a child per mode, which runs the probe
 LAYOUT_PROBE = """
-import sys, warnings, contextlib, torch, torchvision
+import os, warnings, contextlib, torch, torchvision
 before = list(warnings.filters)
 from gradaug.slim import sliced, quiet_grad_layout
-print(warnings.filters == before)
-p = torch.nn.Parameter(torch.randn(6, 4))
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter('always')
-    layout = lambda: sum('gradient layout contract' in str(w.message) for w in caught)
-    leaf = sliced(p, (slice(3), slice(2)))   # assigns leaf.grad = p.grad[:3, :2], a strided view
-    at_assignment = layout()
-    with quiet_grad_layout() if sys.argv[1] == 'quiet' else contextlib.nullcontext():
-        (leaf**2).sum().backward()
-print(at_assignment, layout() - at_assignment)
+print('filters kept', warnings.filters == before, flush=True)
+def probe(mode):
+    p = torch.nn.Parameter(torch.randn(6, 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        layout = lambda: sum('gradient layout contract' in str(w.message) for w in caught)
+        leaf = sliced(p, (slice(3), slice(2)))   # assigns leaf.grad = p.grad[:3, :2], a strided view
+        at_assignment = layout()
+        with quiet_grad_layout() if mode == 'quiet' else contextlib.nullcontext():
+            (leaf**2).sum().backward()
+    print(mode, at_assignment, layout() - at_assignment, flush=True)
+for mode in ('plain', 'quiet'):
+    child = os.fork()
+    if child == 0:
+        probe(mode)
+        os._exit(0)
+    os.waitpid(child, 0)
 """
 
+@pytest.fixture(scope='module')
+def layout_probe()->dict:
+    "The probe's lines, by their first word: 'filters', 'plain', 'quiet'."
+    run = subprocess.run([sys.executable, '-c', LAYOUT_PROBE], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return {line.split(' ', 1)[0]: line.split(' ', 1)[1] for line in run.stdout.strip().splitlines()}
+
 @pytest.mark.parametrize('mode, warned', [('plain', '0 1'), ('quiet', '0 0')])
-def test_grad_layout_warning_comes_from_backward(mode, warned):
+def test_grad_layout_warning_comes_from_backward(layout_probe, mode, warned):
     """The warning is raised by backward (AccumulateGrad), not by the assignment, and `quiet_grad_layout` silences it;
     importing gradaug.slim leaves the warning filters alone."""
-    filters_kept, counts = _fresh_python(LAYOUT_PROBE, mode).splitlines()
-    assert filters_kept == 'True'
-    assert counts == warned
+    assert layout_probe['filters'] == 'kept True'
+    assert layout_probe[mode] == warned
 
 # ---------------------------------------------------------------- families slimmed along traced channel dependencies
 def narrow_classifier(model:torch.nn.Module, hidden:int=64)->torch.nn.Module:
