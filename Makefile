@@ -8,15 +8,17 @@ MIN_VENV ?= .venv-min
 # its interpreter: python<min_python> (pyenv's, else PATH's), else python3 (then tools/min_constraints.py warns)
 MIN_PY_VERSION := $(shell sed -n 's/^min_python *= *//p' settings.ini)
 # imagecorruptions-imaug requires opencv-python, whose cv2 needs libGL (absent on a bare CI machine): swap in the
-# headless build of the same version, which needs no display libraries (run after every install of the requirements)
+# headless build of the same version, which needs no display libraries (after MIN_VENV's pip install; `make install`
+# leaves opencv-python out with uv's --excludes)
 HEADLESS_CV2 = v=$$($(PY) -m pip show opencv-python 2>/dev/null | sed -n 's/^Version: //p'); \
 	if [ -n "$$v" ]; then $(PY) -m pip uninstall -q -y opencv-python && \
 	$(PY) -m pip install -q --no-deps --force-reinstall "opencv-python-headless==$$v"; fi; $(PY) -c "import cv2"
 # The installer of `make install` is uv (about 3x faster than pip here: it unpacks wheels in parallel), from PyPI into
 # the venv. uv does not read pip's configuration: the indexes, find-links and constraints this machine gives pip
 # (pip.conf: on this project's machines, local indexes that hold torch's wheels) are handed to it.
-UV_FROM_PIP = $(foreach s,extra-index-url:UV_EXTRA_INDEX_URL find-links:UV_FIND_LINKS constraint:UV_CONSTRAINT,\
-	$(word 2,$(subst :, ,$(s)))="$$($(PY) -m pip config get global.$(word 1,$(subst :, ,$(s))) 2>/dev/null)")
+PIP_SETTING = "$$($(PY) -m pip config get global.$(1) 2>/dev/null)"
+UV_FROM_PIP = UV_EXTRA_INDEX_URL=$(call PIP_SETTING,extra-index-url) UV_FIND_LINKS=$(call PIP_SETTING,find-links) \
+              UV_CONSTRAINT=$(call PIP_SETTING,constraint)
 MIN_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(MIN_PY_VERSION).*/bin/python$(MIN_PY_VERSION)) \
                           $(shell command -v python$(MIN_PY_VERSION)) python3)
 
