@@ -60,20 +60,21 @@ test-py: $(STAMP)
 
 test-nbs: $(STAMP)
 	$(NBTEST)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider _nbtest
+	$(PYTEST_ENV) $(PY) -m pytest -q -p no:cacheprovider _nbtest
 
 # everything test-py and test-nbs run, in one pytest run on two worker processes (pytest-xdist hands out a file at a
 # time, the slowest first: see conftest.py, which also prints one line per finished file). One PyTorch thread per
 # worker and its subprocesses: two workers of two threads each on two cores run 3-5x slower. Notebooks run inside the
 # workers, a test per cell (tools/notebook_items.py: no Jupyter kernel, so no new interpreter per notebook).
 # Bytecode: where PYTHONDONTWRITEBYTECODE=1 is set (this machine, CI) no interpreter would write its caches, and each
-# one the tests start (workers, subprocesses, torchrun ranks) would compile torch again (about 10 s each): the tests
-# write them, outside the tree, under $(VENV)/pycache, so the first interpreter compiles and the others read.
-# (NBTEST: the copy of nbs/ the notebooks run in, so that nbs/ stays clean; PYTEST2: pytest as test and test-fast
-# run it)
+# one the tests start (workers, subprocesses) would compile torch again (about 10 s each): the tests write them,
+# outside the tree, under $(VENV)/pycache, so the first interpreter compiles and the others read.
+# (NBTEST: the copy of nbs/ the notebooks run in, so that nbs/ stays clean; PYTEST_ENV: the threads and bytecode of
+# every pytest run here; PYTEST2: pytest as test and test-fast run it)
 NBTEST  = rm -rf _nbtest && cp -r nbs _nbtest
-PYTEST2 = OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
-          $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -o console_output_style=classic
+PYTEST_ENV = OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache
+PYTEST2 = $(PYTEST_ENV) $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider \
+          -o console_output_style=classic
 test: $(STAMP)
 	$(NBTEST)
 	$(PYTEST2) $(PYTEST_ARGS) tests _nbtest

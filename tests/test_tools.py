@@ -24,8 +24,9 @@ def test_durations_are_summed_per_file_and_named_as_conftest_looks_them_up(tmp_p
 
 
 def test_a_notebook_shell_leaves_the_process_as_it_found_it(tmp_path, monkeypatch):
-    "What an in-process notebook changes (IPython's __main__, the cwd, the environment, torch threads) is put back."
-    import os, torch
+    """What an in-process notebook changes (IPython's __main__, the cwd, the environment, torch threads, signal handlers
+    such as the SIGHUP that torchrun's agent installs) is put back."""
+    import os, signal, torch
     from execnb.shell import CaptureShell
     from notebook_items import ProcessState
     main, threads = sys.modules['__main__'], torch.get_num_threads()
@@ -34,6 +35,9 @@ def test_a_notebook_shell_leaves_the_process_as_it_found_it(tmp_path, monkeypatc
     shell.run(f"import os, torch; os.chdir({str(tmp_path)!r}); os.environ['GRADAUG_NB_PROBE'] = '1'; "
               f"torch.set_num_threads({threads + 1})")
     assert shell.exc is None and sys.modules['__main__'] is not main   # IPython's user module, no __spec__
+    hangup = signal.getsignal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, lambda *args: None)
     state.restore()
+    assert signal.getsignal(signal.SIGHUP) == hangup
     assert sys.modules['__main__'] is main
     assert os.getcwd() == state.cwd and 'GRADAUG_NB_PROBE' not in os.environ and torch.get_num_threads() == threads

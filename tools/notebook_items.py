@@ -25,8 +25,10 @@ def pytest_collect_file(parent, file_path):
 
 
 class ProcessState:
-    "What a notebook may change in the process that runs it, saved, and put back afterwards."
-    SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, 'SIGALRM', None)) if s is not None]
+    """What a notebook (or code run in the test process, such as torchrun's elastic agent) may change in the process,
+    saved, and put back afterwards."""
+    SIGNALS = [getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGALRM', 'SIGHUP', 'SIGQUIT')
+               if hasattr(signal, name)]
 
     def __init__(self):
         import torch, matplotlib
