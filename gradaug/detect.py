@@ -51,6 +51,7 @@ class DetectConfig(RunConfig):
         frozen_bn:bool=False, # FrozenBatchNorm2d in the backbone (torchvision's choice for pretrained backbones)
         proposals:int=50, # RPN proposals kept per image (before and after NMS); 0: torchvision's 2000/1000, >= 0
         rois_per_image:int=16, # ROIs sampled per image to train the box head (torchvision: 512), >= 1
+        detections:int=100, # test detections kept per image, highest scores first (COCO's mAP counts 100), >= 1
         clip_grad:float=10.0, # clip the gradients' global norm to this before each step; 0: no clipping, >= 0
         n:int=3, # sub-networks per step; 0 is plain detection training (the baseline), >= 0
         alpha:float=0.9, # smallest sub-network width, in (0, 1]
@@ -87,7 +88,8 @@ def build_detection_model(cfg:DetectConfig, num_classes:int)->nn.Module:
                  for phase in ('train', 'test')} if cfg.proposals else {}
     model = build_detector(cfg.arch, num_classes=num_classes, min_size=cfg.min_size, max_size=cfg.max_size,
                            trainable_layers=cfg.trainable_layers, frozen_bn=cfg.frozen_bn,
-                           box_batch_size_per_image=cfg.rois_per_image, **proposals)
+                           box_batch_size_per_image=cfg.rois_per_image, box_detections_per_img=cfg.detections,
+                           **proposals)
     return model
 
 # %% ../nbs/19_detect.ipynb #22e88fd0

@@ -53,8 +53,9 @@ def same_weights(a:Path, b:Path):
 # ---------------------------------------------------------------- the command, end to end
 
 def test_gradaug_detect_runs_a_mask_rcnn_and_reports_map(tmp_path, cli):
-    r = cli('--config', tiny_config(tmp_path, arch='maskrcnn_resnet18_fpn', epochs=1), f'out={tmp_path/"run"}',
-            prog='gradaug-detect')
+    "(10 detections per test image: the untrained mask head would otherwise segment 100, about 2 s per evaluation.)"
+    r = cli('--config', tiny_config(tmp_path, arch='maskrcnn_resnet18_fpn', epochs=1, detections=10),
+            f'out={tmp_path/"run"}', prog='gradaug-detect')
     assert r.returncode == 0, r.stderr
     assert 'final test box mAP' in r.stdout and 'mask mAP' in r.stdout, r.stdout
     assert f"continue:   gradaug-detect resume={tmp_path/'run'}" in r.stdout, r.stdout
